@@ -1,0 +1,83 @@
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import pg from 'pg'
+import { PrismaPg } from '@prisma/adapter-pg'
+import { PGlite } from '@electric-sql/pglite'
+import { PrismaPGlite } from 'pglite-prisma-adapter'
+import { PrismaClient } from '../generated/prisma/client.js'
+
+/** One connection used for migrations: it holds the advisory lock for as long as it lives. */
+export interface SqlConnection {
+  query<T = Record<string, unknown>> (sql: string, params?: unknown[]): Promise<{ rows: T[] }>
+  /** Runs a script of several statements (simple query protocol). */
+  exec (sql: string): Promise<void>
+  release (): Promise<void>
+}
+
+export interface Database {
+  readonly kind: 'postgres' | 'pglite'
+  readonly prisma: PrismaClient
+  connect (): Promise<SqlConnection>
+  ping (): Promise<void>
+  close (): Promise<void>
+}
+
+export interface DatabaseOptions {
+  databaseUrl?: string | undefined
+  dataDir: string
+  poolSize?: number
+}
+
+export async function createDatabase (options: DatabaseOptions): Promise<Database> {
+  if (options.databaseUrl !== undefined) return createPostgres(options.databaseUrl, options.poolSize ?? 10)
+  return createPglite(join(options.dataDir, 'pglite'))
+}
+
+function createPostgres (connectionString: string, max: number): Database {
+  const pool = new pg.Pool({ connectionString, max, connectionTimeoutMillis: 5_000 })
+  // An idle client that loses its server must not crash the process; the next query reports it.
+  pool.on('error', () => {})
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) })
+  return {
+    kind: 'postgres',
+    prisma,
+    async connect () {
+      const client = new pg.Client({ connectionString, connectionTimeoutMillis: 5_000 })
+      client.on('error', () => {})
+      await client.connect()
+      return {
+        query: async (sql, params) => await client.query(sql, params) as never,
+        exec: async (sql) => { await client.query(sql) },
+        release: async () => { await client.end() }
+      }
+    },
+    async ping () { await pool.query('SELECT 1') },
+    async close () {
+      await prisma.$disconnect()
+      await pool.end().catch(() => {})
+    }
+  }
+}
+
+async function createPglite (dir: string): Promise<Database> {
+  await mkdir(dir, { recursive: true })
+  const pglite = await PGlite.create(dir)
+  const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) })
+  return {
+    kind: 'pglite',
+    prisma,
+    async connect () {
+      // PGlite is one in-process connection: there is nobody to race, the lock is a formality.
+      return {
+        query: async (sql, params) => await pglite.query(sql, params) as never,
+        exec: async (sql) => { await pglite.exec(sql) },
+        release: async () => {}
+      }
+    },
+    async ping () { await pglite.query('SELECT 1') },
+    async close () {
+      await prisma.$disconnect()
+      await pglite.close()
+    }
+  }
+}

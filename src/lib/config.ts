@@ -1,0 +1,187 @@
+import { randomBytes } from 'node:crypto'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import { getCountries, type CountryCode } from 'libphonenumber-js/max'
+import { ARGON2_DEFAULTS } from './limits.js'
+
+/** A bad setting: the message is the one line printed when the service refuses to start. */
+export class ConfigError extends Error {
+  constructor (readonly variable: string, reason: string) {
+    super(`${variable}: ${reason}`)
+    this.name = 'ConfigError'
+  }
+}
+
+type Env = Record<string, string | undefined>
+type Spec<T> = { describe: string, parse: (raw: string | undefined, env: Env) => T }
+
+const KNOWN_COUNTRIES = new Set<string>(getCountries())
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+
+function optional (raw: string | undefined): string | undefined {
+  const value = raw?.trim()
+  return value === undefined || value === '' ? undefined : value
+}
+
+function integer (fallback: number, min: number, max: number) {
+  return (raw: string | undefined) => {
+    const value = optional(raw)
+    if (value === undefined) return fallback
+    if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+      throw new Error(`must be a whole number from ${min} to ${max}`)
+    }
+    return Number(value)
+  }
+}
+
+function url (protocols: string[]) {
+  return (raw: string | undefined) => {
+    const value = optional(raw)
+    if (value === undefined) return undefined
+    let parsed: URL
+    try { parsed = new URL(value) } catch { throw new Error('must be a URL') }
+    if (!protocols.includes(parsed.protocol)) throw new Error(`must start with ${protocols.join(' or ')}//`)
+    return value.replace(/\/+$/, '')
+  }
+}
+
+function text (fallback?: string) {
+  return (raw: string | undefined) => optional(raw) ?? fallback
+}
+
+/** The one schema of the service's configuration: contract section 8, plus tuning knobs with safe defaults. */
+const schema = {
+  NODE_ENV: { describe: 'production, development or test', parse: (raw) => {
+    const value = optional(raw) ?? 'development'
+    if (!['production', 'development', 'test'].includes(value)) throw new Error('must be production, development or test')
+    return value as 'production' | 'development' | 'test'
+  } },
+  PORT: { describe: 'listen port', parse: integer(3000, 0, 65535) },
+  HOST: { describe: 'listen address', parse: text('0.0.0.0') },
+  DATABASE_URL: { describe: 'PostgreSQL URL; unset: embedded PGlite', parse: url(['postgresql:', 'postgres:']) },
+  DATA_DIR: { describe: 'embedded database and generated secret key', parse: (raw) => resolve(optional(raw) ?? './data') },
+  REDIS_URL: { describe: 'shares rate-limit counters between instances', parse: url(['redis:', 'rediss:']) },
+  BOOTSTRAP_API_KEY: { describe: 'an API key with scope *', parse: (raw) => {
+    const value = optional(raw)
+    if (value !== undefined && value.length < 24) throw new Error('must be at least 24 characters')
+    return value
+  } },
+  SECRET_KEY: { describe: 'base64, at least 32 bytes', parse: (raw, env) => {
+    const value = optional(raw)
+    if (value === undefined) {
+      if (optional(env.NODE_ENV) === 'production') throw new Error('is required when NODE_ENV=production (base64, at least 32 bytes)')
+      return undefined
+    }
+    if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(value)) throw new Error('must be base64')
+    const bytes = Buffer.from(value, 'base64')
+    if (bytes.length < 32) throw new Error('must decode to at least 32 bytes')
+    return bytes
+  } },
+  TWILIO_ACCOUNT_SID: { describe: 'Twilio account', parse: (raw) => {
+    const value = optional(raw)
+    if (value !== undefined && !/^AC[0-9a-fA-F]{32}$/.test(value)) throw new Error('must look like AC followed by 32 hex digits')
+    return value
+  } },
+  TWILIO_AUTH_TOKEN: { describe: 'Twilio auth token', parse: text() },
+  TWILIO_FROM_NUMBER: { describe: 'sender number, E.164', parse: (raw) => {
+    const value = optional(raw)
+    if (value !== undefined && !/^\+[1-9]\d{6,14}$/.test(value)) throw new Error('must be an E.164 number such as +15005550006')
+    return value
+  } },
+  TWILIO_MESSAGING_SERVICE_SID: { describe: 'Twilio messaging service', parse: (raw) => {
+    const value = optional(raw)
+    if (value !== undefined && !/^MG[0-9a-fA-F]{32}$/.test(value)) throw new Error('must look like MG followed by 32 hex digits')
+    return value
+  } },
+  TWILIO_BASE_URL: { describe: 'replaces https://api.twilio.com', parse: url(['http:', 'https:']) },
+  TWILIO_TIMEOUT_MS: { describe: 'how long a Twilio call may take', parse: integer(5000, 100, 60_000) },
+  SMS_PROVIDER: { describe: 'twilio or console', parse: (raw, env) => {
+    const value = optional(raw) ?? (optional(env.TWILIO_ACCOUNT_SID) !== undefined ? 'twilio' : 'console')
+    if (value !== 'twilio' && value !== 'console') throw new Error('must be twilio or console')
+    if (value === 'console' && optional(env.NODE_ENV) === 'production') throw new Error('console prints codes to the log and is refused when NODE_ENV=production; configure Twilio')
+    return value as 'twilio' | 'console'
+  } },
+  ALLOWED_PHONE_COUNTRIES: { describe: 'ISO 3166 alpha-2 list', parse: (raw) => {
+    const list = (optional(raw) ?? 'US,CA').split(',').map((c) => c.trim().toUpperCase()).filter(Boolean)
+    if (list.length === 0) throw new Error('must list at least one country')
+    const unknown = list.filter((c) => !KNOWN_COUNTRIES.has(c))
+    if (unknown.length > 0) throw new Error(`unknown country code ${unknown.join(', ')}`)
+    return list as CountryCode[]
+  } },
+  DEFAULT_PHONE_COUNTRY: { describe: 'country of numbers given in national form; default: the first allowed one', parse: (raw, env) => {
+    const value = optional(raw)?.toUpperCase()
+    if (value === undefined) return ((optional(env.ALLOWED_PHONE_COUNTRIES) ?? 'US').split(',')[0] ?? 'US').trim().toUpperCase() as CountryCode
+    if (!KNOWN_COUNTRIES.has(value)) throw new Error(`unknown country code ${value}`)
+    return value as CountryCode
+  } },
+  PUBLIC_BASE_URL: { describe: 'where Twilio sends status callbacks', parse: url(['http:', 'https:']) },
+  WEBOTP_DOMAIN: { describe: 'adds the WebOTP line to SMS', parse: (raw) => {
+    const value = optional(raw)
+    if (value !== undefined && !/^[a-z0-9.-]+(:\d+)?$/i.test(value)) throw new Error('must be a host name such as app.studiopro.com')
+    return value
+  } },
+  SUPPORT_CONTACT: { describe: 'shown to locked-out users and in the recovery kit', parse: text('support@studiopro.com') },
+  LOG_LEVEL: { describe: 'pino level', parse: (raw) => {
+    const value = optional(raw) ?? 'info'
+    if (!LOG_LEVELS.includes(value)) throw new Error(`must be one of ${LOG_LEVELS.join(', ')}`)
+    return value
+  } },
+  ARGON2_MEMORY_COST: { describe: 'argon2id memory in KiB', parse: integer(ARGON2_DEFAULTS.memoryCost, 1024, 4_194_304) },
+  ARGON2_TIME_COST: { describe: 'argon2id iterations', parse: integer(ARGON2_DEFAULTS.timeCost, 1, 100) },
+  ARGON2_PARALLELISM: { describe: 'argon2id lanes', parse: integer(ARGON2_DEFAULTS.parallelism, 1, 16) }
+} satisfies Record<string, Spec<unknown>>
+
+type Schema = typeof schema
+export type RawConfig = { [K in keyof Schema]: ReturnType<Schema[K]['parse']> }
+export type Config = Omit<RawConfig, 'SECRET_KEY'> & { SECRET_KEY: Buffer }
+
+export const CONFIG_VARIABLES = Object.fromEntries(
+  Object.entries(schema).map(([name, spec]) => [name, spec.describe])
+) as Record<keyof Schema, string>
+
+/** Validates every variable once; throws a ConfigError naming the first bad one. */
+export function parseConfig (env: Env): RawConfig {
+  const out: Record<string, unknown> = {}
+  for (const [name, spec] of Object.entries(schema) as Array<[string, Spec<unknown>]>) {
+    try {
+      out[name] = spec.parse(env[name], env)
+    } catch (err) {
+      throw new ConfigError(name, (err as Error).message)
+    }
+  }
+  const config = out as RawConfig
+  if (config.SMS_PROVIDER === 'twilio') {
+    for (const name of ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN'] as const) {
+      if (config[name] === undefined) throw new ConfigError(name, 'is required when SMS_PROVIDER=twilio')
+    }
+    if (config.TWILIO_FROM_NUMBER === undefined && config.TWILIO_MESSAGING_SERVICE_SID === undefined) {
+      throw new ConfigError('TWILIO_FROM_NUMBER', 'or TWILIO_MESSAGING_SERVICE_SID is required when SMS_PROVIDER=twilio')
+    }
+  }
+  if (!config.ALLOWED_PHONE_COUNTRIES.includes(config.DEFAULT_PHONE_COUNTRY)) {
+    throw new ConfigError('DEFAULT_PHONE_COUNTRY', `${config.DEFAULT_PHONE_COUNTRY} is not in ALLOWED_PHONE_COUNTRIES`)
+  }
+  return config
+}
+
+/**
+ * Outside production a missing SECRET_KEY is generated once and kept in DATA_DIR,
+ * so a developer's codes and encrypted numbers survive a restart.
+ */
+export async function loadConfig (env: Env = process.env): Promise<Config> {
+  const config = parseConfig(env)
+  if (config.SECRET_KEY !== undefined) return { ...config, SECRET_KEY: config.SECRET_KEY }
+  const file = join(config.DATA_DIR, 'secret-key')
+  let key: Buffer
+  try {
+    key = Buffer.from((await readFile(file, 'utf8')).trim(), 'base64')
+  } catch {
+    key = randomBytes(32)
+    await mkdir(config.DATA_DIR, { recursive: true })
+    await writeFile(file, key.toString('base64') + '\n', { mode: 0o600, flag: 'wx' }).catch(async () => {
+      key = Buffer.from((await readFile(file, 'utf8')).trim(), 'base64')
+    })
+  }
+  if (key.length < 32) throw new ConfigError('SECRET_KEY', `the generated key in ${file} is damaged; delete it or set SECRET_KEY`)
+  return { ...config, SECRET_KEY: key }
+}

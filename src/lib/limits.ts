@@ -1,0 +1,57 @@
+// Every limit and security constant of the service, each with the reason for its value.
+
+/** Length of one-time codes: contract section 3 fixes six digits. */
+export const OTP_DIGITS = 6
+/** A code stays usable for ten minutes after it is sent (contract section 3). */
+export const OTP_TTL_MS = 10 * 60_000
+/** A challenge outlives one code so a late resend still gets its full ten minutes. */
+export const CHALLENGE_TTL_MS = 15 * 60_000
+/** Wrong codes per challenge before it closes (contract section 3). */
+export const MAX_CODE_ATTEMPTS_PER_CHALLENGE = 5
+/** Sends per challenge (contract section 3): caps SMS cost of one login. */
+export const MAX_SENDS_PER_CHALLENGE = 5
+/** Minimum wait between two sends of one challenge (contract section 3). */
+export const RESEND_COOLDOWN_MS = 30_000
+
+/** Wrong recovery codes in a row that lock the account until support unlocks it (contract section 3). */
+export const MAX_RECOVERY_FAILURES = 3
+
+/**
+ * Wrong one-time codes in a row, across challenges, before the account's code checks pause.
+ * NIST SP 800-63B 5.2.2 caps consecutive failed attempts at 100; ten keeps an online
+ * guess of a 6-digit code at 1 in 100,000 per lock-out period.
+ */
+export const MAX_ACCOUNT_CODE_FAILURES = 10
+/** The pause after MAX_ACCOUNT_CODE_FAILURES: long enough to make guessing hopeless, short enough not to strand a user. */
+export const ACCOUNT_CODE_LOCKOUT_MS = 15 * 60_000
+
+/** Wrong passwords for one email that are free before the throttle starts: typos happen. */
+export const PASSWORD_FAILURES_BEFORE_THROTTLE = 5
+/** First throttle wait after the free failures; it doubles with each further failure. */
+export const PASSWORD_THROTTLE_BASE_MS = 30_000
+/** The longest throttle wait: wrong passwords slow an account down but never lock it (contract section 3). */
+export const PASSWORD_THROTTLE_MAX_MS = 15 * 60_000
+
+/** Password length bounds (contract section 1); 256 bounds the argon2 input. */
+export const PASSWORD_MIN_LENGTH = 8
+export const PASSWORD_MAX_LENGTH = 256
+
+/** Verified phones per user: one primary and backups (contract section 2). */
+export const MAX_PHONES_PER_USER = 3
+/** Phone verifications a user may start per hour: each one is a paid SMS or call. */
+export const PHONE_VERIFICATIONS_PER_HOUR = 5
+
+/** Recovery code: 20 symbols of a 31-symbol alphabet = 99 bits (80 is the floor), in groups of 4 for reading aloud. */
+export const RECOVERY_CODE_GROUPS = 5
+export const RECOVERY_CODE_GROUP_LENGTH = 4
+/** No 0/O, 1/I/L: the code must survive being read aloud over the phone and typed by hand. */
+export const RECOVERY_CODE_ALPHABET = '23456789ABCDEFGHJKMNPQRSTUVWXYZ'
+
+/** Largest request body: every legitimate body is well under 4 KiB. */
+export const BODY_LIMIT_BYTES = 16 * 1024
+
+/** OWASP Password Storage Cheat Sheet's argon2id baseline: m=19 MiB, t=2, p=1. */
+export const ARGON2_DEFAULTS = { memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const
+
+/** Events returned per page at most. */
+export const EVENTS_PAGE_MAX = 200
