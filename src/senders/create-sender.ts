@@ -1,0 +1,36 @@
+import type { Config } from '../lib/config.js'
+import { createConsoleSender } from './console-sender.js'
+import type { MessageSender, SenderLogger } from './message-sender.js'
+import { createTwilioSender } from './twilio-sender.js'
+
+export type SenderConfig = Pick<Config,
+  | 'SMS_PROVIDER'
+  | 'TWILIO_ACCOUNT_SID'
+  | 'TWILIO_AUTH_TOKEN'
+  | 'TWILIO_FROM_NUMBER'
+  | 'TWILIO_MESSAGING_SERVICE_SID'
+  | 'TWILIO_BASE_URL'
+  | 'TWILIO_TIMEOUT_MS'
+>
+
+/** The provider named by SMS_PROVIDER; the configuration has already refused console in production. */
+export function createSender (config: SenderConfig, logger: SenderLogger): MessageSender {
+  if (config.SMS_PROVIDER === 'console') {
+    logger.warn({ provider: 'console' }, 'SMS_PROVIDER=console: codes are written to the log and nothing is sent; development only')
+    return createConsoleSender(logger)
+  }
+  const { TWILIO_ACCOUNT_SID: accountSid, TWILIO_AUTH_TOKEN: authToken } = config
+  // parseConfig guarantees these; the check keeps a hand-built config from failing later, at the first login.
+  if (accountSid === undefined || authToken === undefined) {
+    throw new Error('SMS_PROVIDER=twilio needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN')
+  }
+  return createTwilioSender({
+    accountSid,
+    authToken,
+    timeoutMs: config.TWILIO_TIMEOUT_MS,
+    logger,
+    ...(config.TWILIO_FROM_NUMBER !== undefined ? { fromNumber: config.TWILIO_FROM_NUMBER } : {}),
+    ...(config.TWILIO_MESSAGING_SERVICE_SID !== undefined ? { messagingServiceSid: config.TWILIO_MESSAGING_SERVICE_SID } : {}),
+    ...(config.TWILIO_BASE_URL !== undefined ? { baseUrl: config.TWILIO_BASE_URL } : {})
+  })
+}
