@@ -45,7 +45,11 @@ function url (protocols: string[]) {
   }
 }
 
-function text (fallback?: string) {
+function text () {
+  return (raw: string | undefined) => optional(raw)
+}
+
+function textOr (fallback: string) {
   return (raw: string | undefined) => optional(raw) ?? fallback
 }
 
@@ -57,7 +61,7 @@ const schema = {
     return value as 'production' | 'development' | 'test'
   } },
   PORT: { describe: 'listen port', parse: integer(3000, 0, 65535) },
-  HOST: { describe: 'listen address', parse: text('0.0.0.0') },
+  HOST: { describe: 'listen address', parse: textOr('0.0.0.0') },
   DATABASE_URL: { describe: 'PostgreSQL URL; unset: embedded PGlite', parse: url(['postgresql:', 'postgres:']) },
   DATA_DIR: { describe: 'embedded database and generated secret key', parse: (raw) => resolve(optional(raw) ?? './data') },
   REDIS_URL: { describe: 'shares rate-limit counters between instances', parse: url(['redis:', 'rediss:']) },
@@ -120,7 +124,7 @@ const schema = {
     if (value !== undefined && !/^[a-z0-9.-]+(:\d+)?$/i.test(value)) throw new Error('must be a host name such as app.studiopro.com')
     return value
   } },
-  SUPPORT_CONTACT: { describe: 'shown to locked-out users and in the recovery kit', parse: text('support@studiopro.com') },
+  SUPPORT_CONTACT: { describe: 'shown to locked-out users and in the recovery kit', parse: textOr('support@studiopro.com') },
   LOG_LEVEL: { describe: 'pino level', parse: (raw) => {
     const value = optional(raw) ?? 'info'
     if (!LOG_LEVELS.includes(value)) throw new Error(`must be one of ${LOG_LEVELS.join(', ')}`)

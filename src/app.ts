@@ -1,0 +1,104 @@
+import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify'
+import { randomUUID } from 'node:crypto'
+import type { DestinationStream } from 'pino'
+import type { Config } from './lib/config.js'
+import { BODY_LIMIT_BYTES } from './lib/limits.js'
+import type { Database } from './db/database.js'
+import type { MessageSender } from './senders/message-sender.js'
+import configPlugin from './plugins/external/config.js'
+import databasePlugin from './plugins/external/database.js'
+import rateLimitPlugin from './plugins/external/rate-limit.js'
+import senderPlugin from './plugins/external/sender.js'
+import swaggerPlugin from './plugins/external/swagger.js'
+import apiKeysPlugin from './plugins/app/api-keys.js'
+import authPlugin from './plugins/app/auth.js'
+import errorHandlerPlugin from './plugins/app/error-handler.js'
+import eventsPlugin from './plugins/app/events.js'
+import loginsPlugin from './plugins/app/logins.js'
+import notifierPlugin from './plugins/app/notifier.js'
+import passwordsPlugin from './plugins/app/passwords.js'
+import phonesPlugin from './plugins/app/phones.js'
+import policyPlugin from './plugins/app/policy.js'
+import secondFactorsPlugin from './plugins/app/second-factors.js'
+import supportPlugin from './plugins/app/support.js'
+import usersPlugin from './plugins/app/users.js'
+import healthRoutes from './routes/health.js'
+import loginRoutes from './routes/logins.js'
+import phoneRoutes from './routes/phones.js'
+import supportRoutes from './routes/support.js'
+import userRoutes from './routes/users.js'
+import webhookRoutes from './routes/webhooks.js'
+
+export interface AppOptions {
+  config: Config
+  /** An already open database (tests, CLI). Otherwise the app opens one from the configuration. */
+  database?: Database | undefined
+  /** Another SMS/voice sender than the configured one. */
+  sender?: MessageSender | undefined
+}
+
+/** Secrets that could reach a log line through a request or an error; replaced, never printed. */
+export const REDACTED_PATHS = [
+  'req.headers.authorization',
+  'req.headers["x-twilio-signature"]',
+  'req.headers.cookie',
+  '*.password', '*.code', '*.recoveryCode', '*.phoneNumber', '*.deviceToken', '*.secret', '*.authToken',
+  'body', '*.body'
+]
+
+export function serverOptions (config: Config, logStream?: DestinationStream): FastifyServerOptions {
+  return {
+    logger: {
+      level: config.LOG_LEVEL,
+      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+      ...(logStream === undefined ? {} : { stream: logStream })
+    },
+    bodyLimit: BODY_LIMIT_BYTES,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+    ajv: {
+      // Contract section 0: unknown fields are refused, not dropped, and "123" is not a number.
+      customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false }
+    },
+    routerOptions: { ignoreTrailingSlash: true }
+  }
+}
+
+/** The whole service as one plugin: it never listens (src/server.ts does). */
+const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
+  await fastify.register(errorHandlerPlugin)
+  await fastify.register(configPlugin, { config: opts.config })
+  await fastify.register(databasePlugin, { database: opts.database })
+  await fastify.register(senderPlugin, { sender: opts.sender })
+  await fastify.register(rateLimitPlugin)
+  await fastify.register(swaggerPlugin)
+
+  await fastify.register(eventsPlugin)
+  await fastify.register(policyPlugin)
+  await fastify.register(passwordsPlugin)
+  await fastify.register(apiKeysPlugin)
+  await fastify.register(authPlugin)
+  await fastify.register(notifierPlugin)
+  await fastify.register(secondFactorsPlugin)
+  await fastify.register(usersPlugin)
+  await fastify.register(phonesPlugin)
+  await fastify.register(loginsPlugin)
+  await fastify.register(supportPlugin)
+
+  fastify.addHook('onSend', async (request, reply) => { reply.header('x-request-id', request.id) })
+
+  await fastify.register(healthRoutes)
+  await fastify.register(userRoutes)
+  await fastify.register(phoneRoutes)
+  await fastify.register(loginRoutes)
+  await fastify.register(supportRoutes)
+  await fastify.register(webhookRoutes)
+}
+
+export default app
+
+export async function buildApp (opts: AppOptions & { logStream?: DestinationStream }): Promise<FastifyInstance> {
+  const fastify = Fastify(serverOptions(opts.config, opts.logStream))
+  await fastify.register(app, opts)
+  return fastify
+}

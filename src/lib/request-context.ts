@@ -1,0 +1,5 @@
+/** Who did something, as written into security events. */
+export interface RequestContext {
+  ip: string | null
+  userAgent: string | null
+}

@@ -1,0 +1,61 @@
+import fp from 'fastify-plugin'
+import type { FastifyError, FastifyReply } from 'fastify'
+import { ApiError, problemBody, type ErrorCode, type ProblemExtensions } from '../../lib/errors.js'
+import { prismaCode } from '../../lib/prisma-errors.js'
+
+function send (reply: FastifyReply, code: ErrorCode, detail?: string, extensions: ProblemExtensions = {}) {
+  const body = problemBody(code, detail, extensions)
+  if (extensions.retryAfter !== undefined) reply.header('retry-after', String(extensions.retryAfter))
+  return reply.code(body.status).type('application/problem+json').send(body)
+}
+
+interface ValidationIssue { instancePath?: string, message?: string, keyword?: string, params?: Record<string, unknown> }
+
+/** Names the offending field in words a client developer can act on, without echoing the value. */
+function describeValidation (context: string | undefined, issue: ValidationIssue | undefined): string {
+  const where = (context ?? 'body') + (issue?.instancePath ?? '').replace(/\//g, '.')
+  if (issue?.keyword === 'additionalProperties') return `${where}.${String(issue.params?.additionalProperty)} is not an accepted field`
+  if (issue?.keyword === 'required') return `${where}.${String(issue.params?.missingProperty)} is required`
+  return `${where} ${issue?.message ?? 'is invalid'}`
+}
+
+// Connection-level failures of either driver: the database is away, not the request wrong.
+const UNAVAILABLE = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Connection terminated|timeout exceeded when trying to connect|terminating connection|the database system is|Can't reach database|connection (?:is )?(?:closed|ended)/i
+
+export function isDatabaseUnavailable (err: unknown): boolean {
+  const code = prismaCode(err)
+  if (code !== undefined && ['P1001', 'P1002', 'P1008', 'P1017', 'P2024'].includes(code)) return true
+  const name = (err as { name?: string } | null)?.name ?? ''
+  const message = (err as { message?: string } | null)?.message ?? ''
+  return (name.startsWith('Prisma') || name === 'DriverAdapterError' || name === 'Error') && UNAVAILABLE.test(message)
+}
+
+/** The one place errors become problem+json (RFC 9457); a 5xx never says why. */
+export default fp(async (fastify) => {
+  fastify.setErrorHandler((err: FastifyError, request, reply) => {
+    if (err instanceof ApiError) return send(reply, err.code, err.detail, err.extensions)
+    if (err.validation !== undefined) {
+      return send(reply, 'invalid_request', describeValidation(err.validationContext, err.validation[0] as ValidationIssue))
+    }
+    switch (err.code) {
+      case 'FST_ERR_CTP_BODY_TOO_LARGE': return send(reply, 'payload_too_large', 'the body is larger than this service accepts')
+      case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': return send(reply, 'unsupported_media_type', 'send Content-Type: application/json')
+      case 'FST_ERR_CTP_EMPTY_JSON_BODY': return send(reply, 'invalid_request', 'the body is empty; send a JSON object')
+    }
+    const status = err.statusCode ?? 500
+    if (status === 429) return send(reply, 'too_many_requests', 'slow down', { retryAfter: 1 })
+    if (status >= 400 && status < 500) {
+      // Parser messages can quote the body (and so a password): say only what kind of mistake it is.
+      const detail = err instanceof SyntaxError || /JSON/i.test(err.message) ? 'the body is not valid JSON' : 'the request is malformed'
+      return send(reply, status === 404 ? 'not_found' : status === 405 ? 'method_not_allowed' : 'invalid_request', detail)
+    }
+    if (isDatabaseUnavailable(err)) {
+      request.log.error({ err: { message: err.message, code: err.code } }, 'database unavailable')
+      return send(reply, 'unavailable', 'the database cannot be reached; try again shortly', { retryAfter: 5 })
+    }
+    request.log.error({ err }, 'unhandled error')
+    return send(reply, 'internal_error')
+  })
+
+  fastify.setNotFoundHandler((request, reply) => send(reply, 'not_found', `no route ${request.method} ${request.url.split('?')[0] ?? ''}`))
+}, { name: 'error-handler' })

@@ -1,0 +1,56 @@
+import fp from 'fastify-plugin'
+import { randomUUID } from 'node:crypto'
+import type { PrismaClient } from '../../generated/prisma/client.js'
+import type { RequestContext } from '../../lib/request-context.js'
+
+/** The security event types of contract section 5, and the notices that went out. */
+export type EventType =
+  | 'user.created' | 'user.updated' | 'user.deleted' | 'password.changed'
+  | 'login.succeeded' | 'login.failed' | 'login.throttled' | 'challenge.sent' | 'challenge.send_failed'
+  | 'code.failed' | 'code.lockout' | 'recovery.used' | 'recovery.failed'
+  | 'account.locked' | 'account.unlocked'
+  | 'phone.verification_started' | 'phone.verified' | 'phone.updated' | 'phone.removed'
+  | 'recovery_code.regenerated' | 'two_factor.reset' | 'notice.sent' | 'notice.failed'
+
+export type EventDetails = Record<string, string | number | boolean | null | string[]>
+
+export interface Events {
+  record (type: EventType, userId: string | null, context: RequestContext | null, details?: EventDetails): Promise<void>
+  list (userId: string, options: { limit: number, before?: string | undefined }): Promise<Array<{
+    id: string, type: string, createdAt: Date, ip: string | null, userAgent: string | null, details: unknown
+  }>>
+}
+
+export function createEvents ({ prisma }: { prisma: PrismaClient }): Events {
+  return {
+    async record (type, userId, context, details = {}) {
+      await prisma.securityEvent.create({
+        data: { id: randomUUID(), type, userId, ip: context?.ip ?? null, userAgent: context?.userAgent ?? null, details }
+      })
+    },
+    async list (userId, { limit, before }) {
+      const cursor = before === undefined
+        ? null
+        : await prisma.securityEvent.findFirst({ where: { id: before, userId }, select: { createdAt: true, id: true } })
+      return await prisma.securityEvent.findMany({
+        where: {
+          userId,
+          ...(cursor === null
+            ? {}
+            : { OR: [{ createdAt: { lt: cursor.createdAt } }, { createdAt: cursor.createdAt, id: { lt: cursor.id } }] })
+        },
+        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+        take: limit,
+        select: { id: true, type: true, createdAt: true, ip: true, userAgent: true, details: true }
+      })
+    }
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance { events: Events }
+}
+
+export default fp(async (fastify) => {
+  fastify.decorate('events', createEvents({ prisma: fastify.prisma }))
+}, { name: 'events', dependencies: ['database'] })

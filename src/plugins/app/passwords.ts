@@ -1,0 +1,65 @@
+import fp from 'fastify-plugin'
+import argon2 from 'argon2'
+import { dictionary } from '@zxcvbn-ts/language-common'
+import { ApiError } from '../../lib/errors.js'
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../../lib/limits.js'
+
+export interface Argon2Cost { memoryCost: number, timeCost: number, parallelism: number }
+
+export interface Passwords {
+  hash (secret: string): Promise<string>
+  verify (hash: string, secret: string): Promise<boolean>
+  /** Spends the same time as a real verify, for unknown emails (contract section 3). */
+  verifyDummy (secret: string): Promise<void>
+  /** Throws weak_password for a password the contract refuses. */
+  assertStrong (password: string, email: string): void
+}
+
+// zxcvbn-ts's list of the most common leaked passwords; a Set makes each check one lookup.
+const COMMON_PASSWORDS = new Set(dictionary['passwords-common'] as string[])
+
+export function createPasswords (cost: Argon2Cost): Passwords {
+  const options: argon2.HashOptions & { raw?: false } = { type: argon2.argon2id, ...cost }
+  let dummyHash: Promise<string> | undefined
+
+  return {
+    hash: async (secret) => await argon2.hash(secret, options),
+    async verify (hash, secret) {
+      try {
+        return await argon2.verify(hash, secret)
+      } catch {
+        return false
+      }
+    },
+    async verifyDummy (secret) {
+      dummyHash ??= argon2.hash('dummy password for unknown emails', options)
+      await argon2.verify(await dummyHash, secret).catch(() => false)
+    },
+    assertStrong (password, email) {
+      if (password.length < PASSWORD_MIN_LENGTH || password.length > PASSWORD_MAX_LENGTH) {
+        throw new ApiError('weak_password', `password must be ${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters`)
+      }
+      if (COMMON_PASSWORDS.has(password.toLowerCase())) {
+        throw new ApiError('weak_password', 'password is on the list of common passwords')
+      }
+      if (password.trim().toLowerCase() === email.trim().toLowerCase()) {
+        throw new ApiError('weak_password', 'password must not be the email address')
+      }
+    }
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance { passwords: Passwords }
+}
+
+export default fp(async (fastify) => {
+  const passwords = createPasswords({
+    memoryCost: fastify.config.ARGON2_MEMORY_COST,
+    timeCost: fastify.config.ARGON2_TIME_COST,
+    parallelism: fastify.config.ARGON2_PARALLELISM
+  })
+  // Hash the dummy once before traffic, so the first unknown email costs what the others do.
+  await passwords.verifyDummy('warm-up')
+  fastify.decorate('passwords', passwords)
+}, { name: 'passwords', dependencies: ['config'] })

@@ -1,0 +1,25 @@
+import fp from 'fastify-plugin'
+import { RESEND_COOLDOWN_MS } from '../../lib/limits.js'
+import { createPhoneCode, type PhoneCode } from '../../second-factor/phone-code.js'
+import { createRecoveryCode, type RecoveryCode } from '../../second-factor/recovery-code.js'
+
+export interface SecondFactors {
+  phoneCode: PhoneCode
+  recoveryCode: RecoveryCode
+}
+
+declare module 'fastify' {
+  interface FastifyInstance { secondFactors: SecondFactors }
+}
+
+export default fp(async (fastify) => {
+  fastify.decorate('secondFactors', {
+    phoneCode: createPhoneCode({
+      prisma: fastify.prisma,
+      secrets: fastify.secrets,
+      notifier: fastify.notifier,
+      resendCooldownMs: RESEND_COOLDOWN_MS
+    }),
+    recoveryCode: createRecoveryCode({ prisma: fastify.prisma, passwords: fastify.passwords })
+  })
+}, { name: 'second-factors', dependencies: ['database', 'notifier', 'passwords'] })

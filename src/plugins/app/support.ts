@@ -1,0 +1,55 @@
+import fp from 'fastify-plugin'
+import type { PrismaClient } from '../../generated/prisma/client.js'
+import { lockAccount } from '../../lib/account-lock.js'
+import { ApiError } from '../../lib/errors.js'
+import type { RequestContext } from '../../lib/request-context.js'
+import type { Events } from './events.js'
+import type { Notifier } from './notifier.js'
+import type { UserView, Users } from './users.js'
+
+/** What support does for a user who called in: each action records who asked and why. */
+export interface Support {
+  lock (userId: string, reason: string, context: RequestContext): Promise<UserView>
+  unlock (userId: string, reason: string, context: RequestContext): Promise<UserView>
+  resetTwoFactor (userId: string, reason: string, context: RequestContext): Promise<void>
+}
+
+export function createSupport ({ prisma, users, events, notifier }: { prisma: PrismaClient, users: Users, events: Events, notifier: Notifier }): Support {
+  return {
+    async lock (userId, reason, context) {
+      await users.assertExists(userId)
+      await lockAccount(prisma, userId, reason)
+      await events.record('account.locked', userId, context, { reason, by: 'support' })
+      return await users.view(userId)
+    },
+    async unlock (userId, reason, context) {
+      const { count } = await prisma.user.updateMany({
+        where: { id: userId },
+        data: { lockedAt: null, lockedReason: null, recoveryFailures: 0, codeFailures: 0, codeLockedUntil: null }
+      })
+      if (count === 0) throw new ApiError('not_found', `no user ${userId}`)
+      await events.record('account.unlocked', userId, context, { reason })
+      return await users.view(userId)
+    },
+    async resetTwoFactor (userId, reason, context) {
+      await users.assertExists(userId)
+      const previousPrimary = await prisma.phone.findFirst({ where: { userId, primary: true } })
+      const now = new Date()
+      await prisma.$transaction([
+        prisma.phone.deleteMany({ where: { userId } }),
+        prisma.recoveryCode.deleteMany({ where: { userId } }),
+        prisma.otpChallenge.updateMany({ where: { userId, completedAt: null, closedAt: null }, data: { closedAt: now, closedReason: 'two_factor_reset' } })
+      ])
+      await events.record('two_factor.reset', userId, context, { reason })
+      await notifier.notify(userId, previousPrimary, 'two_factor_reset')
+    }
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance { support: Support }
+}
+
+export default fp(async (fastify) => {
+  fastify.decorate('support', createSupport({ prisma: fastify.prisma, users: fastify.users, events: fastify.events, notifier: fastify.notifier }))
+}, { name: 'support', dependencies: ['database', 'users', 'events', 'notifier'] })

@@ -1,0 +1,36 @@
+import { Type } from 'typebox'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { problemBody } from '../lib/errors.js'
+
+const READY_TIMEOUT_MS = 2_000
+
+/** Contract section 7: probes for the orchestrator, no authentication. */
+const health: FastifyPluginAsyncTypebox = async (fastify) => {
+  fastify.get('/health', {
+    schema: { tags: ['operations'], summary: 'Liveness', response: { 200: Type.Object({ status: Type.Literal('ok') }) } }
+  }, async () => ({ status: 'ok' as const }))
+
+  fastify.get('/ready', {
+    schema: {
+      tags: ['operations'],
+      summary: 'Readiness: 200 when the database answers',
+      response: { 200: Type.Object({ status: Type.Literal('ready') }), 503: Type.Object({}, { additionalProperties: true }) }
+    }
+  }, async (_request, reply) => {
+    let timer: NodeJS.Timeout | undefined
+    try {
+      await Promise.race([
+        fastify.db.ping(),
+        new Promise((_resolve, reject) => { timer = setTimeout(() => reject(new Error('ping timed out')), READY_TIMEOUT_MS) })
+      ])
+      return { status: 'ready' as const }
+    } catch {
+      return await reply.code(503).type('application/problem+json').header('retry-after', '5')
+        .send(problemBody('unavailable', 'the database does not answer', { retryAfter: 5 }))
+    } finally {
+      clearTimeout(timer)
+    }
+  })
+}
+
+export default health

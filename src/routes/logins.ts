@@ -1,0 +1,97 @@
+import { Type } from 'typebox'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { requestContext } from '../plugins/app/auth.js'
+import { Channel, Email, Id, IssuedRecoveryCode, MaskedPhone, Method, OtpCode, Password, Timestamp, problems } from './schemas.js'
+
+const ChallengeParams = Type.Object({ challengeId: Id }, { additionalProperties: false })
+const Delivery = Type.Object({ channel: Channel, phone: MaskedPhone, resendAvailableAt: Timestamp })
+const Amr = Type.Array(Type.String(), { description: 'RFC 8176 words: pwd, sms, tel, otp, device, recovery' })
+const Authenticated = {
+  status: Type.Literal('authenticated'),
+  userId: Type.String(),
+  amr: Amr,
+  deviceToken: Type.Optional(Type.String()),
+  deviceTokenExpiresAt: Type.Optional(Timestamp)
+}
+
+const LoginResult = Type.Union([
+  Type.Object({ ...Authenticated, enrollmentDueBy: Type.Optional(Timestamp) }),
+  Type.Object({
+    status: Type.Literal('challenge_required'),
+    challengeId: Type.String(),
+    expiresAt: Timestamp,
+    methods: Type.Array(Method),
+    delivery: Type.Union([Delivery, Type.Null()]),
+    deliveryError: Type.Optional(Type.Literal('delivery_failed', { description: 'the first code could not be sent; offer a resend or another method' }))
+  }),
+  Type.Object({ status: Type.Literal('enrollment_required'), userId: Type.String() })
+])
+
+/** Contract section 3 (scope `login`): password first, then one second factor. */
+const logins: FastifyPluginAsyncTypebox = async (fastify) => {
+  fastify.addHook('onRequest', fastify.requireScope('login'))
+
+  fastify.post('/v1/logins', {
+    schema: {
+      tags: ['login'],
+      summary: 'Check the password and start the second step',
+      body: Type.Object({
+        email: Email,
+        password: Password,
+        deviceToken: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+        context: Type.Optional(Type.Object({
+          ip: Type.Optional(Type.String({ maxLength: 64 })),
+          userAgent: Type.Optional(Type.String({ maxLength: 512 }))
+        }, { additionalProperties: false }))
+      }, { additionalProperties: false }),
+      response: { 200: LoginResult, ...problems('invalid_credentials', 'account_locked', 'too_many_attempts', 'overloaded') }
+    }
+  }, async (request) => await fastify.logins.start(request.body, requestContext(request, request.body.context)))
+
+  fastify.post('/v1/logins/:challengeId/send', {
+    schema: {
+      tags: ['login'],
+      summary: 'Send (again) a code by SMS or call, to the primary or a backup phone',
+      params: ChallengeParams,
+      body: Type.Object({ channel: Channel, phoneId: Type.Optional(Id) }, { additionalProperties: false }),
+      response: {
+        202: Delivery,
+        ...problems('not_found', 'resend_too_soon', 'send_limit_reached', 'challenge_expired', 'challenge_closed', 'account_locked', 'delivery_failed')
+      }
+    }
+  }, async (request, reply) => {
+    return await reply.code(202).send(await fastify.logins.send(request.params.challengeId, request.body, requestContext(request)))
+  })
+
+  fastify.post('/v1/logins/:challengeId/verify', {
+    schema: {
+      tags: ['login'],
+      summary: 'Complete the login with a code',
+      params: ChallengeParams,
+      body: Type.Object({
+        code: OtpCode,
+        method: Type.Optional(Type.Union([Type.Literal('sms'), Type.Literal('voice'), Type.Literal('totp')])),
+        rememberDevice: Type.Optional(Type.Boolean())
+      }, { additionalProperties: false }),
+      response: {
+        200: Type.Object(Authenticated),
+        ...problems('not_found', 'invalid_code', 'challenge_expired', 'challenge_closed', 'account_locked', 'too_many_attempts')
+      }
+    }
+  }, async (request) => await fastify.logins.verify(request.params.challengeId, request.body, requestContext(request)))
+
+  fastify.post('/v1/logins/:challengeId/recovery', {
+    schema: {
+      tags: ['login'],
+      summary: 'Complete the login with the recovery code; answers a new one',
+      params: ChallengeParams,
+      body: Type.Object({ recoveryCode: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false }),
+      response: {
+        200: Type.Object({ ...Authenticated, ...IssuedRecoveryCode }),
+        ...problems('not_found', 'invalid_recovery_code', 'account_locked', 'challenge_expired', 'challenge_closed', 'too_many_attempts', 'overloaded')
+      }
+    }
+  }, async (request) => await fastify.logins.recover(request.params.challengeId, request.body, requestContext(request)))
+}
+
+export default logins

@@ -1,0 +1,51 @@
+import { Type } from 'typebox'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { ApiError } from '../lib/errors.js'
+import { verifyTwilioSignature } from '../senders/twilio-sender.js'
+import { problems } from './schemas.js'
+
+const StatusCallback = Type.Object({
+  MessageSid: Type.Optional(Type.String({ maxLength: 64 })),
+  MessageStatus: Type.Optional(Type.String({ maxLength: 32 })),
+  CallSid: Type.Optional(Type.String({ maxLength: 64 })),
+  CallStatus: Type.Optional(Type.String({ maxLength: 32 })),
+  ErrorCode: Type.Optional(Type.String({ maxLength: 16 }))
+}, { additionalProperties: Type.String({ maxLength: 2048 }) })
+
+/** Contract section 7: Twilio's delivery callbacks. No API key: the request signature is the credential. */
+const webhooks: FastifyPluginAsyncTypebox = async (fastify) => {
+  fastify.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
+    done(null, Object.fromEntries(new URLSearchParams(body as string)))
+  })
+
+  fastify.post('/v1/webhooks/twilio/status', {
+    schema: {
+      tags: ['webhooks'],
+      summary: 'Twilio message and call status callbacks (X-Twilio-Signature checked)',
+      consumes: ['application/x-www-form-urlencoded'],
+      headers: Type.Object({ 'x-twilio-signature': Type.Optional(Type.String({ maxLength: 256 })) }),
+      body: StatusCallback,
+      response: { 204: Type.Null(), ...problems('invalid_signature') }
+    }
+  }, async (request, reply) => {
+    const { config } = fastify
+    const signature = request.headers['x-twilio-signature']
+    const url = `${config.PUBLIC_BASE_URL ?? `${request.protocol}://${request.host}`}${request.url}`
+    const params = request.body as Record<string, string>
+    if (config.TWILIO_AUTH_TOKEN === undefined || typeof signature !== 'string' ||
+        !verifyTwilioSignature(config.TWILIO_AUTH_TOKEN, signature, url, params)) {
+      throw new ApiError('invalid_signature', 'X-Twilio-Signature does not match this request')
+    }
+    const providerId = request.body.MessageSid ?? request.body.CallSid
+    const status = request.body.MessageStatus ?? request.body.CallStatus
+    if (providerId !== undefined && status !== undefined) {
+      await fastify.prisma.delivery.updateMany({
+        where: { providerId },
+        data: { status, errorCode: request.body.ErrorCode ?? null }
+      })
+    }
+    return await reply.code(204).send(null)
+  })
+}
+
+export default webhooks

@@ -1,0 +1,68 @@
+import { randomUUID } from 'node:crypto'
+import type { PrismaClient } from '../generated/prisma/client.js'
+import { MAX_RECOVERY_FAILURES } from '../lib/limits.js'
+import { canonicalRecoveryCode, generateRecoveryCode } from '../lib/recovery-codes.js'
+import type { Passwords } from '../plugins/app/passwords.js'
+import type { EnrolledFactors, Method, SecondFactor } from './method.js'
+
+export type RecoveryCheck =
+  | { outcome: 'accepted' }
+  /** The check was wrong; `lock` is set when it was the last one allowed. */
+  | { outcome: 'wrong', attemptsRemaining: number, lock: boolean }
+  /** The account is locked, or enough checks are already in flight to lock it. */
+  | { outcome: 'refused', locked: boolean }
+  /** The right code, but a concurrent request consumed it first. */
+  | { outcome: 'already_used' }
+
+export interface RecoveryCode extends SecondFactor {
+  /** Replaces the user's code (deleting the old row voids it) and returns the new one, in clear, once. */
+  issue (userId: string): Promise<{ code: string, createdAt: Date }>
+  check (userId: string, input: string): Promise<RecoveryCheck>
+}
+
+export function createRecoveryCode ({ prisma, passwords }: { prisma: PrismaClient, passwords: Passwords }): RecoveryCode {
+  return {
+    methods: ['recovery'],
+    availableFor (factors: EnrolledFactors): Method[] {
+      return factors.hasRecoveryCode ? ['recovery'] : []
+    },
+
+    async issue (userId) {
+      const code = generateRecoveryCode()
+      const codeHash = await passwords.hash(canonicalRecoveryCode(code))
+      const createdAt = new Date()
+      await prisma.$transaction([
+        prisma.recoveryCode.deleteMany({ where: { userId } }),
+        prisma.recoveryCode.create({ data: { id: randomUUID(), userId, codeHash, createdAt } })
+      ])
+      return { code, createdAt }
+    },
+
+    async check (userId, input) {
+      // The attempt is counted BEFORE the hash is checked: N simultaneous guesses can
+      // reserve at most MAX_RECOVERY_FAILURES checks between them, never more.
+      const reserved = await prisma.$queryRaw<Array<{ recovery_failures: number }>>`
+        UPDATE users SET recovery_failures = recovery_failures + 1
+         WHERE id = ${userId} AND locked_at IS NULL AND recovery_failures < ${MAX_RECOVERY_FAILURES}
+        RETURNING recovery_failures`
+      const attempt = reserved[0]?.recovery_failures
+      if (attempt === undefined) {
+        const user = await prisma.user.findUnique({ where: { id: userId }, select: { lockedAt: true } })
+        return { outcome: 'refused', locked: user?.lockedAt != null }
+      }
+      const stored = await prisma.recoveryCode.findUnique({ where: { userId } })
+      const matches = stored !== null && await passwords.verify(stored.codeHash, canonicalRecoveryCode(input))
+      if (!matches) {
+        return { outcome: 'wrong', attemptsRemaining: MAX_RECOVERY_FAILURES - attempt, lock: attempt >= MAX_RECOVERY_FAILURES }
+      }
+      const { count } = await prisma.recoveryCode.deleteMany({ where: { id: stored.id } })
+      if (count === 0) {
+        // A double submit is not a guess: give the reserved attempt back.
+        await prisma.$executeRaw`UPDATE users SET recovery_failures = GREATEST(recovery_failures - 1, 0) WHERE id = ${userId}`
+        return { outcome: 'already_used' }
+      }
+      await prisma.user.update({ where: { id: userId }, data: { recoveryFailures: 0 } })
+      return { outcome: 'accepted' }
+    }
+  }
+}
