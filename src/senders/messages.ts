@@ -26,12 +26,14 @@ export function codeSpeech (code: string): string {
 
 export type NoticeKind = 'phone_added' | 'phone_removed' | 'primary_changed' | 'two_factor_reset' | 'recovery_code_used'
 
+// Short enough that, with the default support contact, each notice fits one
+// 160-character SMS segment: a split notice costs double and may arrive out of order.
 const NOTICE_EVENTS: Record<NoticeKind, string> = {
-  phone_added: 'A phone number was added to two-step verification on your account.',
-  phone_removed: 'A phone number was removed from two-step verification on your account.',
-  primary_changed: 'The primary phone for two-step verification on your account was changed.',
+  phone_added: 'A phone was added to two-step verification on your account.',
+  phone_removed: 'A phone was removed from two-step verification on your account.',
+  primary_changed: 'Your primary phone for two-step verification was changed.',
   two_factor_reset: 'Two-step verification on your account was reset.',
-  recovery_code_used: 'Your recovery code was used to sign in to your account, and a new one was issued.'
+  recovery_code_used: 'Your recovery code was used to sign in; a new one was issued.'
 }
 
 /**
