@@ -48,16 +48,16 @@ export function createPhoneCode ({ prisma, secrets, notifier, resendCooldownMs }
       const rows = await prisma.$queryRaw<Array<{ previous_sent_at: Date | null }>>`
         UPDATE otp_challenges AS c
            SET send_count = c.send_count + 1,
-               last_sent_at = ${now},
+               last_sent_at = ${now}::timestamptz,
                code_hash = ${secrets.codeHash(challengeId, code)},
                code_expires_at = LEAST(${new Date(now.getTime() + OTP_TTL_MS)}::timestamptz, c.expires_at),
                channel = ${channel},
                phone_id = ${target.id}
           FROM otp_challenges AS before
          WHERE c.id = ${challengeId} AND before.id = c.id
-           AND c.completed_at IS NULL AND c.closed_at IS NULL AND c.expires_at > ${now}
-           AND c.send_count < ${MAX_SENDS_PER_CHALLENGE}
-           AND (c.last_sent_at IS NULL OR c.last_sent_at <= ${cooldownStart})
+           AND c.completed_at IS NULL AND c.closed_at IS NULL AND c.expires_at > ${now}::timestamptz
+           AND c.send_count < ${MAX_SENDS_PER_CHALLENGE}::int
+           AND (c.last_sent_at IS NULL OR c.last_sent_at <= ${cooldownStart}::timestamptz)
         RETURNING before.last_sent_at AS previous_sent_at`
       if (rows.length === 0) {
         const challenge = await prisma.otpChallenge.findUniqueOrThrow({ where: { id: challengeId } })
@@ -109,10 +109,10 @@ export function createPhoneCode ({ prisma, secrets, notifier, resendCooldownMs }
       const rows = await prisma.$queryRaw<Array<{ failed_attempts: number }>>`
         UPDATE otp_challenges
            SET failed_attempts = failed_attempts + 1,
-               closed_at = CASE WHEN failed_attempts + 1 >= ${MAX_CODE_ATTEMPTS_PER_CHALLENGE} THEN ${now} ELSE NULL END,
-               closed_reason = CASE WHEN failed_attempts + 1 >= ${MAX_CODE_ATTEMPTS_PER_CHALLENGE} THEN 'too_many_attempts' ELSE NULL END
+               closed_at = CASE WHEN failed_attempts + 1 >= ${MAX_CODE_ATTEMPTS_PER_CHALLENGE}::int THEN ${now}::timestamptz ELSE NULL END,
+               closed_reason = CASE WHEN failed_attempts + 1 >= ${MAX_CODE_ATTEMPTS_PER_CHALLENGE}::int THEN 'too_many_attempts' ELSE NULL END
          WHERE id = ${challenge.id} AND completed_at IS NULL AND closed_at IS NULL
-           AND failed_attempts < ${MAX_CODE_ATTEMPTS_PER_CHALLENGE}
+           AND failed_attempts < ${MAX_CODE_ATTEMPTS_PER_CHALLENGE}::int
         RETURNING failed_attempts`
       const failed = rows[0]?.failed_attempts
       if (failed === undefined) return { outcome: 'closed' }

@@ -43,7 +43,7 @@ export function createRecoveryCode ({ prisma, passwords }: { prisma: PrismaClien
       // reserve at most MAX_RECOVERY_FAILURES checks between them, never more.
       const reserved = await prisma.$queryRaw<Array<{ recovery_failures: number }>>`
         UPDATE users SET recovery_failures = recovery_failures + 1
-         WHERE id = ${userId} AND locked_at IS NULL AND recovery_failures < ${MAX_RECOVERY_FAILURES}
+         WHERE id = ${userId} AND locked_at IS NULL AND recovery_failures < ${MAX_RECOVERY_FAILURES}::int
         RETURNING recovery_failures`
       const attempt = reserved[0]?.recovery_failures
       if (attempt === undefined) {

@@ -35,7 +35,7 @@ export async function testConfig (t: TeardownHost, env: Record<string, string | 
     DATA_DIR: dataDir,
     SECRET_KEY: randomBytes(32).toString('base64'),
     BOOTSTRAP_API_KEY: TEST_API_KEY,
-    LOG_LEVEL: 'silent',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...FAST_ARGON2,
     ...env
   })
