@@ -114,7 +114,11 @@ const schema = {
   } },
   DEFAULT_PHONE_COUNTRY: { describe: 'country of numbers given in national form; default: the first allowed one', parse: (raw, env) => {
     const value = optional(raw)?.toUpperCase()
-    if (value === undefined) return ((optional(env.ALLOWED_PHONE_COUNTRIES) ?? 'US').split(',')[0] ?? 'US').trim().toUpperCase() as CountryCode
+    if (value === undefined) {
+      // The first entry of the list as ALLOWED_PHONE_COUNTRIES reads it: ",CA" means CA, not "".
+      const first = (optional(env.ALLOWED_PHONE_COUNTRIES) ?? 'US').split(',').map((c) => c.trim()).find((c) => c !== '')
+      return (first ?? 'US').toUpperCase() as CountryCode
+    }
     if (!KNOWN_COUNTRIES.has(value)) throw new Error(`unknown country code ${value}`)
     return value as CountryCode
   } },
