@@ -10,10 +10,16 @@ export interface NormalisedPhone {
   masked: string
 }
 
+/** What people type around the digits of a number; anything else means it is not (only) a number. */
+const NUMBER_CHARACTERS = /^\+?[\d\s().\-]+$/
+
 /** Accepts E.164 or the default country's national form; answers the contract's 422 codes. */
 export function normalisePhoneNumber (input: string, defaultCountry: CountryCode, allowed: readonly CountryCode[]): NormalisedPhone {
-  const parsed = parsePhoneNumberFromString(input.trim(), defaultCountry)
-  if (parsed === undefined || !parsed.isValid() || parsed.country === undefined) {
+  const text = input.trim()
+  // libphonenumber fishes a number out of any text ("call 415... now") and drops an extension:
+  // a code must go to exactly what the user typed, and no SMS or call reaches an extension.
+  const parsed = NUMBER_CHARACTERS.test(text) ? parsePhoneNumberFromString(text, defaultCountry) : undefined
+  if (parsed === undefined || !parsed.isValid() || parsed.country === undefined || parsed.ext !== undefined) {
     throw new ApiError('invalid_phone_number', 'phoneNumber is not a valid phone number')
   }
   if (!allowed.includes(parsed.country)) {
