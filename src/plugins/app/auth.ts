@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
+import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import { ApiError } from '../../lib/errors.js'
 import type { RequestContext } from '../../lib/request-context.js'
 import type { ApiCaller, Scope } from './api-keys.js'
@@ -12,7 +12,8 @@ declare module 'fastify' {
   interface FastifyRequest { caller: ApiCaller | null }
 }
 
-const BEARER = /^Bearer ([\x21-\x7e]{1,256})$/
+// RFC 7235: the scheme name is case-insensitive ("bearer" is as good as "Bearer").
+const BEARER = /^Bearer ([\x21-\x7e]{1,256})$/i
 
 /** Who acted, for security events: the end user's address as the backend reports it, else the caller's. */
 export function requestContext (request: FastifyRequest, reported?: { ip?: string | undefined, userAgent?: string | undefined }): RequestContext {
@@ -26,10 +27,14 @@ export function requestContext (request: FastifyRequest, reported?: { ip?: strin
 export default fp(async (fastify) => {
   fastify.decorateRequest('caller', null)
   fastify.decorate('requireScope', (scope: Exclude<Scope, '*'>) => {
-    return async (request: FastifyRequest) => {
+    return async (request: FastifyRequest, reply: FastifyReply) => {
       const match = BEARER.exec(request.headers.authorization ?? '')
       const caller = match?.[1] === undefined ? null : await fastify.apiKeys.authenticate(match[1])
-      if (caller === null) throw new ApiError('unauthorized', 'send Authorization: Bearer <api key>')
+      if (caller === null) {
+        // RFC 7235 3.1: a 401 must name the scheme the client should use.
+        reply.header('www-authenticate', 'Bearer')
+        throw new ApiError('unauthorized', 'send Authorization: Bearer <api key>')
+      }
       if (!caller.scopes.includes('*') && !caller.scopes.includes(scope)) {
         throw new ApiError('forbidden', `this API key lacks the ${scope} scope`)
       }
