@@ -1,3 +1,4 @@
+import fp from 'fastify-plugin'
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify'
 import { randomUUID } from 'node:crypto'
 import type { DestinationStream } from 'pino'
@@ -99,6 +100,7 @@ export default app
 
 export async function buildApp (opts: AppOptions & { logStream?: DestinationStream }): Promise<FastifyInstance> {
   const fastify = Fastify(serverOptions(opts.config, opts.logStream))
-  await fastify.register(app, opts)
+  // Unwrapped so that the services are reachable on the returned instance (tests, CLI).
+  await fastify.register(fp(app, { name: 'studio-pro-auth' }), opts)
   return fastify
 }

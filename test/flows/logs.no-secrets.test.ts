@@ -1,0 +1,52 @@
+import t from 'tap'
+import { Writable } from 'node:stream'
+import { buildTestApp, createUser, enrolPhone, phoneNumber, TEST_API_KEY } from '../helpers/app.js'
+
+t.test('a whole flow writes no password, code, recovery code, key, token or full number to the log', async (t) => {
+  const lines: string[] = []
+  const logStream = new Writable({ write (chunk, _encoding, done) { lines.push(String(chunk)); done() } })
+  const ctx = await buildTestApp(t, { env: { LOG_LEVEL: 'trace' }, logStream })
+
+  const password = 'Grand-Battement-Secret-42'
+  const number = phoneNumber(42)
+  const backup = phoneNumber(43)
+  const secrets: string[] = [password, TEST_API_KEY, ctx.twilio.authToken, number, number.slice(2), backup, backup.slice(2)]
+
+  const user = await createUser(ctx, { password })
+  const first = await enrolPhone(ctx, user.id, number, 'sms')
+  secrets.push(ctx.twilio.lastCodeFor(number) as string, first.recoveryCode)
+  const second = await enrolPhone(ctx, user.id, backup, 'voice')
+  secrets.push(ctx.twilio.lastCodeFor(backup) as string, second.recoveryCode)
+
+  const { key } = await ctx.app.apiKeys.create('backend', ['login'])
+  secrets.push(key)
+  const login = await ctx.request('POST', '/v1/logins', { email: user.email, password, context: { ip: '203.0.113.9', userAgent: 'Safari' } }, key)
+  const { challengeId } = login.json()
+  secrets.push(ctx.twilio.lastCodeFor(number) as string)
+  await ctx.request('POST', `/v1/logins/${challengeId}/verify`, { code: '000001' }, key)
+  await ctx.request('POST', `/v1/logins/${challengeId}/recovery`, { recoveryCode: 'WRNG-WRNG-WRNG-WRNG-WRNG' }, key)
+  secrets.push('WRNG-WRNG-WRNG-WRNG-WRNG', '000001')
+
+  // A failing provider and a malformed body are the paths most likely to dump a request.
+  ctx.twilio.failNext(1, { status: 500, message: `upstream said no to ${number}` })
+  await ctx.db.prisma.otpChallenge.update({ where: { id: challengeId }, data: { lastSentAt: new Date(0) } })
+  await ctx.request('POST', `/v1/logins/${challengeId}/send`, { channel: 'sms' }, key)
+  await ctx.app.inject({ method: 'POST', url: '/v1/logins', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, payload: `{"email":"a@b.co","password":"${password}"` })
+  const recovered = await ctx.request('POST', `/v1/logins/${challengeId}/recovery`, { recoveryCode: second.recoveryCode }, key)
+  t.equal(recovered.statusCode, 200)
+  secrets.push(recovered.json().recoveryCode)
+  await ctx.request('PUT', `/v1/users/${user.id}/password`, { password: 'Another-Secret-Plie-77' })
+  secrets.push('Another-Secret-Plie-77')
+  await ctx.request('GET', '/v1/users/x', undefined, 'spa_not_a_real_key_but_still_a_secret')
+  secrets.push('spa_not_a_real_key_but_still_a_secret')
+
+  const log = lines.join('')
+  t.ok(lines.length > 20, `the flow was logged (${lines.length} lines)`)
+  t.ok(lines.every((line) => { try { JSON.parse(line); return true } catch { return false } }), 'every line is JSON')
+  t.ok(lines.some((line) => JSON.parse(line).reqId !== undefined), 'lines carry request ids')
+  for (const secret of new Set(secrets)) {
+    // A 6-digit code can occur by chance inside a timestamp or a duration: match it only as a whole number.
+    const found = /^\d+$/.test(secret) ? new RegExp(`(?<![\\d.])${secret}(?![\\d.])`).test(log) : log.includes(secret)
+    t.notOk(found, `the log does not contain ${secret.slice(0, 3)}…`)
+  }
+})
