@@ -13,7 +13,7 @@ import senderPlugin from './plugins/external/sender.js'
 import swaggerPlugin from './plugins/external/swagger.js'
 import apiKeysPlugin from './plugins/app/api-keys.js'
 import authPlugin from './plugins/app/auth.js'
-import errorHandlerPlugin from './plugins/app/error-handler.js'
+import errorHandlerPlugin, { frameworkErrors } from './plugins/app/error-handler.js'
 import eventsPlugin from './plugins/app/events.js'
 import loginsPlugin from './plugins/app/logins.js'
 import notifierPlugin from './plugins/app/notifier.js'
@@ -55,13 +55,17 @@ export function serverOptions (config: Config, logStream?: DestinationStream): F
       ...(logStream === undefined ? {} : { stream: logStream })
     },
     bodyLimit: BODY_LIMIT_BYTES,
+    // Creating an embedded database (PGlite's initdb) takes 10-30 s on a small machine.
+    pluginTimeout: 120_000,
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     ajv: {
       // Contract section 0: unknown fields are refused, not dropped, and "123" is not a number.
       customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false }
     },
-    routerOptions: { ignoreTrailingSlash: true }
+    routerOptions: { ignoreTrailingSlash: true },
+    // Malformed URLs and over-long path parameters are answered in problem+json too (contract section 0).
+    frameworkErrors
   }
 }
 
