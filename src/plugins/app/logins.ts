@@ -187,6 +187,7 @@ export function createLogins (deps: LoginsDeps): Logins {
 
     async send (challengeId, input, context) {
       const challenge = await openChallenge(challengeId)
+      assertNotPaused(challenge.user)
       const phones = await prisma.phone.findMany({ where: { userId: challenge.userId }, orderBy: { slot: 'asc' } })
       const phone = input.phoneId !== undefined
         ? phones.find((p) => p.id === input.phoneId)
