@@ -7,13 +7,14 @@ const READY_TIMEOUT_MS = 2_000
 /** Contract section 7: probes for the orchestrator, no authentication. */
 const health: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/health', {
-    schema: { tags: ['operations'], summary: 'Liveness', response: { 200: Type.Object({ status: Type.Literal('ok') }) } }
+    schema: { tags: ['operations'], summary: 'Liveness', security: [], response: { 200: Type.Object({ status: Type.Literal('ok') }) } }
   }, async () => ({ status: 'ok' as const }))
 
   fastify.get('/ready', {
     schema: {
       tags: ['operations'],
       summary: 'Readiness: 200 when the database answers',
+      security: [],
       response: { 200: Type.Object({ status: Type.Literal('ready') }), 503: Type.Object({}, { additionalProperties: true }) }
     }
   }, async (_request, reply) => {

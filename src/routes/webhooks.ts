@@ -22,6 +22,7 @@ const webhooks: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: {
       tags: ['webhooks'],
       summary: 'Twilio message and call status callbacks (X-Twilio-Signature checked)',
+      security: [],
       consumes: ['application/x-www-form-urlencoded'],
       headers: Type.Object({ 'x-twilio-signature': Type.Optional(Type.String({ maxLength: 256 })) }),
       body: StatusCallback,
