@@ -30,6 +30,16 @@ export function isDatabaseUnavailable (err: unknown): boolean {
   return (name.startsWith('Prisma') || name === 'DriverAdapterError' || name === 'Error') && UNAVAILABLE.test(message)
 }
 
+/**
+ * Errors the router raises before any route or hook runs (a URL that is not valid
+ * percent-encoding, a path parameter over the router's length limit): Fastify answers
+ * those itself, in plain JSON, unless the server's `frameworkErrors` option says otherwise.
+ */
+export function frameworkErrors (err: FastifyError, _request: unknown, reply: FastifyReply) {
+  // Like a path parameter over its schema's maxLength: 400, never a 414 in plain JSON.
+  return send(reply, 'invalid_request', err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'params: a path parameter is too long' : 'the URL is malformed')
+}
+
 /** The one place errors become problem+json (RFC 9457); a 5xx never says why. */
 export default fp(async (fastify) => {
   fastify.setErrorHandler((err: FastifyError, request, reply) => {
