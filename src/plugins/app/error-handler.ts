@@ -42,6 +42,9 @@ export function frameworkErrors (err: FastifyError, _request: unknown, reply: Fa
 
 /** The one place errors become problem+json (RFC 9457); a 5xx never says why. */
 export default fp(async (fastify) => {
+  // Fastify parses text/plain by default; the contract takes JSON only (415 for anything else).
+  fastify.removeContentTypeParser('text/plain')
+
   fastify.setErrorHandler((err: FastifyError, request, reply) => {
     if (err instanceof ApiError) return send(reply, err.code, err.detail, err.extensions)
     if (err.validation !== undefined) {
