@@ -30,6 +30,18 @@ export function isDatabaseUnavailable (err: unknown): boolean {
   return (name.startsWith('Prisma') || name === 'DriverAdapterError' || name === 'Error') && UNAVAILABLE.test(message)
 }
 
+/** Where in the input a NUL character hides (PostgreSQL text and jsonb cannot store one), as `body.field`. */
+export function findNul (value: unknown, path: string, depth = 0): string | null {
+  if (typeof value === 'string') return value.includes('\u0000') ? path : null
+  if (typeof value !== 'object' || value === null || depth > 32) return null
+  for (const [key, item] of Object.entries(value)) {
+    if (key.includes('\u0000')) return path
+    const found = findNul(item, Array.isArray(value) ? `${path}[${key}]` : `${path}.${key}`, depth + 1)
+    if (found !== null) return found
+  }
+  return null
+}
+
 /**
  * Errors the router raises before any route or hook runs (a URL that is not valid
  * percent-encoding, a path parameter over the router's length limit): Fastify answers
@@ -44,6 +56,20 @@ export function frameworkErrors (err: FastifyError, _request: unknown, reply: Fa
 export default fp(async (fastify) => {
   // Fastify parses text/plain by default; the contract takes JSON only (415 for anything else).
   fastify.removeContentTypeParser('text/plain')
+
+  fastify.addHook('preValidation', async (request) => {
+    // A route without a body schema takes no body: an unknown property is refused, not ignored.
+    const body = request.body
+    if (request.routeOptions.schema?.body === undefined && body !== undefined && body !== null) {
+      const [field] = typeof body === 'object' ? Object.keys(body) : []
+      if (typeof body !== 'object' || field !== undefined) {
+        throw new ApiError('invalid_request', field === undefined ? 'this route takes no body' : `body.${field} is not an accepted field`)
+      }
+    }
+    // PostgreSQL cannot store NUL in text or jsonb: refuse it here rather than fail at the INSERT.
+    const where = findNul(request.body, 'body') ?? findNul(request.query, 'querystring') ?? findNul(request.params, 'params')
+    if (where !== null) throw new ApiError('invalid_request', `${where} must not contain a NUL character`)
+  })
 
   fastify.setErrorHandler((err: FastifyError, request, reply) => {
     if (err instanceof ApiError) return send(reply, err.code, err.detail, err.extensions)
