@@ -2,6 +2,7 @@ import { Type } from 'typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ApiError } from '../lib/errors.js'
 import { PHONE_VERIFICATIONS_PER_HOUR } from '../lib/limits.js'
+import { normalisePhoneNumber } from '../lib/phone-numbers.js'
 import { requestContext } from '../plugins/app/auth.js'
 import { Channel, Id, IssuedRecoveryCode, MaskedPhone, OtpCode, Phone, Timestamp, UserIdParams, problems } from './schemas.js'
 
@@ -13,9 +14,16 @@ const phones: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.addHook('onRequest', fastify.requireScope('users'))
 
   fastify.post('/v1/users/:userId/phones', {
+    // A number that cannot be texted is refused (422) before the budget below is spent:
+    // a user fumbling their number on the settings page must not be locked out for an hour.
+    preHandler: async (request) => {
+      normalisePhoneNumber(request.body.phoneNumber, fastify.config.DEFAULT_PHONE_COUNTRY, fastify.config.ALLOWED_PHONE_COUNTRIES)
+    },
     config: {
-      // Every verification is a paid SMS or call to a number the caller chose.
+      // Every verification is a paid SMS or call to a number the caller chose. Counted after
+      // authentication, validation and the number check (the preHandler above runs first).
       rateLimit: {
+        hook: 'preHandler',
         max: PHONE_VERIFICATIONS_PER_HOUR,
         timeWindow: 60 * 60_000,
         keyGenerator: (request) => `phone-verifications:${(request.params as { userId: string }).userId}`
