@@ -15,7 +15,7 @@ export type RecoveryCheck =
   | { outcome: 'already_used' }
 
 export interface RecoveryCode extends SecondFactor {
-  /** Replaces the user's code (deleting the old row voids it) and returns the new one, in clear, once. */
+  /** Replaces the user's code (the old one stops working) and returns the new one, in clear, once. */
   issue (userId: string): Promise<{ code: string, createdAt: Date }>
   check (userId: string, input: string): Promise<RecoveryCheck>
 }
@@ -31,10 +31,12 @@ export function createRecoveryCode ({ prisma, passwords }: { prisma: PrismaClien
       const code = generateRecoveryCode()
       const codeHash = await passwords.hash(canonicalRecoveryCode(code))
       const createdAt = new Date()
-      await prisma.$transaction([
-        prisma.recoveryCode.deleteMany({ where: { userId } }),
-        prisma.recoveryCode.create({ data: { id: randomUUID(), userId, codeHash, createdAt } })
-      ])
+      // One statement, so two issues at once cannot both find no row and both insert. The new id
+      // voids the old code: a check that read the old row consumes by id and finds nothing.
+      await prisma.$executeRaw`
+        INSERT INTO recovery_codes (id, user_id, code_hash, created_at)
+        VALUES (${randomUUID()}, ${userId}, ${codeHash}, ${createdAt}::timestamptz)
+        ON CONFLICT (user_id) DO UPDATE SET id = EXCLUDED.id, code_hash = EXCLUDED.code_hash, created_at = EXCLUDED.created_at`
       return { code, createdAt }
     },
 

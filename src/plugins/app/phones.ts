@@ -5,7 +5,6 @@ import type { Phone, PrismaClient } from '../../generated/prisma/client.js'
 import { ApiError } from '../../lib/errors.js'
 import { MAX_PHONES_PER_USER, OTP_TTL_MS } from '../../lib/limits.js'
 import { normalisePhoneNumber } from '../../lib/phone-numbers.js'
-import { isUniqueViolation } from '../../lib/prisma-errors.js'
 import { recoveryKit } from '../../lib/recovery-codes.js'
 import type { RequestContext } from '../../lib/request-context.js'
 import type { Secrets } from '../../lib/secrets.js'
@@ -69,23 +68,8 @@ export function createPhones (deps: PhonesDeps): Phones {
     return user
   }
 
-  /**
-   * recoveryCode.issue deletes then inserts: two at once both delete nothing and the second
-   * insert hits the one-code-per-user unique index. Each retry's delete sees the winner's row,
-   * so the last writer wins and every caller gets a code that was live when it was issued.
-   */
-  async function issueWithRetry (userId: string) {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await recoveryCode.issue(userId)
-      } catch (err) {
-        if (!isUniqueViolation(err) || attempt >= 10) throw err
-      }
-    }
-  }
-
   async function issueRecoveryCode (userId: string, email: string, context: RequestContext): Promise<IssuedRecoveryCode> {
-    const issued = await issueWithRetry(userId)
+    const issued = await recoveryCode.issue(userId)
     await events.record('recovery_code.regenerated', userId, context)
     return {
       recoveryCode: issued.code,
