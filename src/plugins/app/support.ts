@@ -3,6 +3,7 @@ import type { PrismaClient } from '../../generated/prisma/client.js'
 import { lockAccount } from '../../lib/account-lock.js'
 import { ApiError } from '../../lib/errors.js'
 import type { RequestContext } from '../../lib/request-context.js'
+import type { Secrets } from '../../lib/secrets.js'
 import type { Events } from './events.js'
 import type { Notifier } from './notifier.js'
 import type { UserView, Users } from './users.js'
@@ -14,7 +15,9 @@ export interface Support {
   resetTwoFactor (userId: string, reason: string, context: RequestContext): Promise<void>
 }
 
-export function createSupport ({ prisma, users, events, notifier }: { prisma: PrismaClient, users: Users, events: Events, notifier: Notifier }): Support {
+export interface SupportDeps { prisma: PrismaClient, secrets: Secrets, users: Users, events: Events, notifier: Notifier }
+
+export function createSupport ({ prisma, secrets, users, events, notifier }: SupportDeps): Support {
   return {
     async lock (userId, reason, context) {
       await users.assertExists(userId)
@@ -23,11 +26,16 @@ export function createSupport ({ prisma, users, events, notifier }: { prisma: Pr
       return await users.view(userId)
     },
     async unlock (userId, reason, context) {
-      const { count } = await prisma.user.updateMany({
-        where: { id: userId },
-        data: { lockedAt: null, lockedReason: null, recoveryFailures: 0, codeFailures: 0, codeLockedUntil: null }
-      })
-      if (count === 0) throw new ApiError('not_found', `no user ${userId}`)
+      const user = await prisma.user.findUnique({ where: { id: userId }, select: { email: true } })
+      if (user === null) throw new ApiError('not_found', `no user ${userId}`)
+      // Every counter: a user support just helped must not still wait out a wrong-password throttle.
+      await prisma.$transaction([
+        prisma.user.updateMany({
+          where: { id: userId },
+          data: { lockedAt: null, lockedReason: null, recoveryFailures: 0, codeFailures: 0, codeLockedUntil: null }
+        }),
+        prisma.loginThrottle.deleteMany({ where: { emailIndex: secrets.blindIndex('email', user.email) } })
+      ])
       await events.record('account.unlocked', userId, context, { reason })
       return await users.view(userId)
     },
@@ -51,5 +59,5 @@ declare module 'fastify' {
 }
 
 export default fp(async (fastify) => {
-  fastify.decorate('support', createSupport({ prisma: fastify.prisma, users: fastify.users, events: fastify.events, notifier: fastify.notifier }))
+  fastify.decorate('support', createSupport({ prisma: fastify.prisma, secrets: fastify.secrets, users: fastify.users, events: fastify.events, notifier: fastify.notifier }))
 }, { name: 'support', dependencies: ['database', 'users', 'events', 'notifier'] })
