@@ -176,6 +176,30 @@ t.test('a verification belongs to its user: another user, or an unknown id, is 4
   t.equal((await verify(owner.id, started.json().verificationId, code)).statusCode, 200, 'the owner can still finish it')
 })
 
+t.test('a login challenge is no phone verification and a phone verification no login challenge', async (t) => {
+  const user = await enrolledUser(ctx, 35)
+  const login = await startLogin(ctx, user)
+  const loginCode = ctx.twilio.lastCodeFor(user.number)
+  assertProblem(t, await verify(user.id, login.challengeId, loginCode), 'not_found')
+  const started = await start(user.id, { phoneNumber: phoneNumber(36) })
+  const code = ctx.twilio.lastCodeFor(phoneNumber(36))
+  assertProblem(t, await ctx.request('POST', `/v1/logins/${started.json().verificationId}/verify`, { code }), 'not_found')
+  assertProblem(t, await ctx.request('POST', `/v1/logins/${started.json().verificationId}/recovery`, { recoveryCode: user.recoveryCode }), 'not_found')
+  t.equal((await ctx.request('POST', `/v1/logins/${login.challengeId}/verify`, { code: loginCode })).statusCode, 200, 'the login still completes')
+  t.equal((await verify(user.id, started.json().verificationId, code)).statusCode, 200, 'and so does the verification')
+})
+
+t.test('racing PATCH primary:true on two phones leaves exactly one primary', async (t) => {
+  const user = await enrolledUser(ctx, 37)
+  const b = await enrolPhone(ctx, user.id, phoneNumber(38))
+  const c = await enrolPhone(ctx, user.id, phoneNumber(39))
+  const answers = await Promise.all([b.phone.id, c.phone.id, b.phone.id, c.phone.id].map((id) => ctx.request('PATCH', `/v1/users/${user.id}/phones/${id}`, { primary: true })))
+  t.same(answers.map((r) => r.statusCode), [200, 200, 200, 200])
+  const phones = await phonesOf(user.id)
+  t.equal(phones.filter((p) => p.primary).length, 1, 'exactly one primary')
+  t.notOk(phones.find((p) => p.id === user.phoneId)?.primary, 'and it is not the old one')
+})
+
 t.test('the first verified phone is primary; up to 3 phones; a 4th is 409 phone_limit_reached', async (t) => {
   const user = await createUser(ctx)
   const first = await enrolPhone(ctx, user.id, phoneNumber(9))
