@@ -54,6 +54,12 @@ const support: FastifyPluginAsyncTypebox = async (fastify) => {
     const limit = Number(request.query.limit ?? 50)
     if (limit < 1 || limit > EVENTS_PAGE_MAX) throw new ApiError('invalid_request', `querystring.limit must be from 1 to ${EVENTS_PAGE_MAX}`)
     await fastify.users.assertExists(request.params.userId)
+    const { before } = request.query
+    // An unknown cursor used to be ignored, answering the first page again: a client paging
+    // with `before` would then loop forever. It is a mistake in the request, so say so.
+    if (before !== undefined && await fastify.prisma.securityEvent.count({ where: { id: before, userId: request.params.userId } }) === 0) {
+      throw new ApiError('invalid_request', 'querystring.before is not an event of this user')
+    }
     const items = await fastify.events.list(request.params.userId, { limit, before: request.query.before })
     return { items: items.map((event) => ({ ...event, createdAt: event.createdAt.toISOString(), details: (event.details ?? {}) as Record<string, unknown> })) }
   })
