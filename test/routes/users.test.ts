@@ -165,6 +165,15 @@ t.test('PATCH to a taken email is 409 email_taken and changes nothing; unknown u
   assertProblem(t, await ctx.request('PATCH', `/v1/users/${b.id}`, { password: STRONG_PASSWORD }), 'invalid_request', /password/)
 })
 
+t.test('two users racing to take one email: one 200, one 409', async (t) => {
+  const a = await createUser(ctx)
+  const b = await createUser(ctx)
+  const target = email('contested')
+  const answers = await Promise.all([ctx.request('PATCH', `/v1/users/${a.id}`, { email: target }), ctx.request('PATCH', `/v1/users/${b.id}`, { email: target.toUpperCase() })])
+  t.same(answers.map((r) => r.statusCode).sort(), [200, 409])
+  t.equal(await ctx.db.prisma.user.count({ where: { email: target } }), 1)
+})
+
 t.test('PUT password: 204, then the new password logs in and the old one does not', async (t) => {
   const user = await createUser(ctx)
   const password = 'New-Pas-de-Deux-2024'
