@@ -2,8 +2,7 @@
 // the service (contract section 0). A key is shown once, when it is made, and stored only
 // as a hash; it cannot be shown again, only revoked and replaced.
 import { parseArgs } from 'node:util'
-import { createDatabase, type Database } from '../db/database.js'
-import { runMigrations } from '../db/migrate.js'
+import type { Database } from '../db/database.js'
 import { ConfigError, loadConfig, type Config } from '../lib/config.js'
 import { isUniqueViolation } from '../lib/prisma-errors.js'
 import { SCOPES, createApiKeys, type Scope } from '../plugins/app/api-keys.js'
@@ -163,6 +162,10 @@ async function main (argv: string[]): Promise<number> {
     process.stderr.write(`keys: using the embedded database in ${config.DATA_DIR}; the service must not be running on it ` +
       '(set DATABASE_URL to manage the keys of a PostgreSQL database)\n')
   }
+  // Loaded only now: the database drivers and the Prisma client take seconds to load, and help
+  // and usage errors need none of them.
+  const { createDatabase } = await import('../db/database.js')
+  const { runMigrations } = await import('../db/migrate.js')
   const db = await createDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR, poolSize: 1 })
   try {
     await runMigrations(db)

@@ -37,25 +37,23 @@ function lastLine (text: string): string {
   return text.trimEnd().split('\n').at(-1) ?? ''
 }
 
-t.test('usage errors exit 2 with the usage text, without touching a database', async (t) => {
+// Each run starts Node with tsx: a few seconds on a busy machine, so runs go in parallel where they can.
+t.setTimeout(300_000)
+
+t.test('usage errors exit 2 with the usage text; a bad setting exits 1', async (t) => {
   // An unreachable database: a usage error must be reported before any connection.
   const env = { DATABASE_URL: 'postgresql://nobody@127.0.0.1:1/none', DATA_DIR: tmpdir() }
-  const [none, unknownCommand, noName, badScope, badOption, revokeTwo, help] = await Promise.all([
+  const [none, badScope, badOption, help, badConfig] = await Promise.all([
     keys(env),
-    keys(env, 'rotate'),
-    keys(env, 'create', '--scopes', 'login'),
     keys(env, 'create', '--name', 'backend', '--scopes', 'login,root'),
     keys(env, 'list', '--all'),
-    keys(env, 'revoke', 'a', 'b'),
-    keys(env, '--help')
+    keys(env, '--help'),
+    keys({ DATABASE_URL: 'mysql://localhost/x', DATA_DIR: tmpdir() }, 'list')
   ])
   for (const [run, message] of [
     [none, /a command is required/],
-    [unknownCommand, /unknown command "rotate"/],
-    [noName, /create needs --name/],
     [badScope, /unknown scope root; the scopes are login, users, admin, \*/],
-    [badOption, /Unknown option '--all'/],
-    [revokeTwo, /revoke needs exactly one NAME/]
+    [badOption, /Unknown option '--all'/]
   ] as const) {
     t.equal(run.code, 2, `exit code 2 for ${message}`)
     t.match(run.stderr, message)
@@ -64,6 +62,8 @@ t.test('usage errors exit 2 with the usage text, without touching a database', a
   }
   t.equal(help.code, 0)
   t.match(help.stdout, /Usage:/)
+  t.equal(badConfig.code, 1)
+  t.match(badConfig.stderr, /^keys: configuration error: DATABASE_URL: must start with postgresql: or postgres:\/\/\n$/)
 })
 
 t.test('create, use, list and revoke a key', async (t) => {
@@ -73,7 +73,11 @@ t.test('create, use, list and revoke a key', async (t) => {
   t.teardown(async () => { await rm(dataDir, { recursive: true, force: true }) })
   const env = { DATABASE_URL: url, DATA_DIR: dataDir }
 
-  const backend = await keys(env, 'create', '--name', 'backend', '--scopes', 'login,users')
+  // Two at once on an empty database: both apply the migrations, under the migration lock.
+  const [backend, kiosk] = await Promise.all([
+    keys(env, 'create', '--name', 'backend', '--scopes', 'login,users'),
+    keys(env, 'create', '--name', 'kiosk', '--scopes', 'login')
+  ])
   t.equal(backend.code, 0, backend.stderr)
   const backendKey = lastLine(backend.stdout)
   t.match(backendKey, KEY, 'the key is alone on the last line')
@@ -81,13 +85,15 @@ t.test('create, use, list and revoke a key', async (t) => {
   t.equal(backend.stdout.split(backendKey).length, 2, 'the key is printed once')
   t.match(backend.stdout, /shown only this once/)
 
-  const kiosk = await keys(env, 'create', '--name', 'kiosk', '--scopes', 'login')
   t.equal(kiosk.code, 0, kiosk.stderr)
   const kioskKey = lastLine(kiosk.stdout)
   t.match(kioskKey, KEY)
   t.not(kioskKey, backendKey)
 
-  const duplicate = await keys(env, 'create', '--name', 'backend', '--scopes', 'admin')
+  const [duplicate, listed] = await Promise.all([
+    keys(env, 'create', '--name', 'backend', '--scopes', 'admin'),
+    keys(env, 'list')
+  ])
   t.equal(duplicate.code, 1, 'a duplicate name is a failure')
   t.match(duplicate.stderr, /A key named backend already exists/)
   t.equal(duplicate.stdout, '', 'and prints no key')
@@ -110,7 +116,6 @@ t.test('create, use, list and revoke a key', async (t) => {
   t.equal(forbidden.statusCode, 403, 'a login-only key cannot read users')
   t.equal(forbidden.json().code, 'forbidden')
 
-  const listed = await keys(env, 'list')
   t.equal(listed.code, 0, listed.stderr)
   t.match(listed.stdout, /^NAME +SCOPES +CREATED +REVOKED\n/)
   t.match(listed.stdout, /^backend +login,users +\d{4}-\d\d-\d\dT[\d:.]+Z +-$/m)
@@ -130,20 +135,11 @@ t.test('create, use, list and revoke a key', async (t) => {
   t.equal(refused.json().code, 'unauthorized')
   t.equal((await lookUp(kioskKey)).statusCode, 403, 'other keys are untouched')
 
-  const [again, unknown, afterRevoke] = await Promise.all([
-    keys(env, 'revoke', 'backend'),
+  const [unknown, afterRevoke] = await Promise.all([
     keys(env, 'revoke', 'nobody'),
     keys(env, 'list')
   ])
-  t.equal(again.code, 1)
-  t.match(again.stderr, /backend was already revoked/)
-  t.equal(unknown.code, 1)
+  t.equal(unknown.code, 1, 'revoking an unknown name is a failure')
   t.match(unknown.stderr, /No API key is named nobody/)
   t.match(afterRevoke.stdout, /^backend +login,users +\S+Z +\d{4}-\d\d-\d\dT[\d:.]+Z$/m, 'list shows when it was revoked')
-})
-
-t.test('a bad setting stops the CLI with one clear line and exit code 1', async (t) => {
-  const run = await keys({ DATABASE_URL: 'mysql://localhost/x', DATA_DIR: tmpdir() }, 'list')
-  t.equal(run.code, 1)
-  t.match(run.stderr, /^keys: configuration error: DATABASE_URL: must start with postgresql: or postgres:\/\/\n$/)
 })
