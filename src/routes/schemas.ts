@@ -6,7 +6,16 @@ import { PASSWORD_MAX_LENGTH } from '../lib/limits.js'
 
 export const Id = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' })
 export const Timestamp = Type.String({ format: 'date-time' })
-export const Email = Type.String({ format: 'email', minLength: 3, maxLength: 254 })
+/**
+ * Contract section 1: "email is trimmed", so spaces around a valid address are no error
+ * (a pasted " Ana@Studio.com " is ana@studio.com); `format: email` would refuse them.
+ */
+export const Email = Type.String({
+  minLength: 3,
+  maxLength: 254,
+  pattern: "^\\s*[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\\.)+[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\\s*$",
+  examples: ['ana@studio.example']
+})
 /** Length is judged by the password rules (422 weak_password), so only an absurd size is a 400 here. */
 export const Password = Type.String({ maxLength: PASSWORD_MAX_LENGTH * 4 })
 export const Role = Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-z][a-z0-9_-]*$' })

@@ -1,18 +1,7 @@
 import { Type } from 'typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { requestContext } from '../plugins/app/auth.js'
-import { OrganizationId, Password, Role, User, UserIdParams, problems } from './schemas.js'
-
-/**
- * Contract section 1: "email is trimmed", so spaces around a valid address are no error
- * (a pasted " Ana@Studio.com " is ana@studio.com). The shared `format: email` refuses them.
- */
-const Email = Type.String({
-  minLength: 3,
-  maxLength: 254,
-  pattern: "^\\s*[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\\.)+[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\\s*$",
-  examples: ['ana@studio.example']
-})
+import { Email, OrganizationId, Password, Role, User, UserIdParams, problems } from './schemas.js'
 
 /** Contract section 1 (scope `users`). */
 const users: FastifyPluginAsyncTypebox = async (fastify) => {

@@ -17,7 +17,8 @@ t.test('migrates an embedded PGlite database and Prisma can use it', async (t) =
 
   // Two at once on one PGlite: it has a single session, where the advisory lock would not keep them apart.
   const results = await Promise.all([runMigrations(db), runMigrations(db)])
-  t.same(results.map((r) => r.applied), [MIGRATIONS, []])
+  // Either call may win; one applies everything, the other nothing.
+  t.same(results.map((r) => r.applied).sort((a, b) => b.length - a.length), [MIGRATIONS, []])
 
   const conn = await db.connect()
   try {

@@ -204,3 +204,11 @@ t.test('the WebOTP line is added when WEBOTP_DOMAIN is set', async (t) => {
   const code = ctx.twilio.lastCodeFor(user.number)
   t.equal(sms, `Your Studio Pro verification code is ${code}. It expires in 10 minutes.\n@app.studiopro.com #${code}`)
 })
+
+t.test('the login email is trimmed and compared case-insensitively, like the users routes', async (t) => {
+  const ctx = await buildTestApp(t)
+  const user = await enrolledUser(ctx, 12)
+  const response = await ctx.request('POST', '/v1/logins', { email: `  ${user.email.toUpperCase()} `, password: STRONG_PASSWORD })
+  t.equal(response.statusCode, 200, response.body)
+  t.equal(response.json().status, 'challenge_required')
+})
