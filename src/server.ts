@@ -1,20 +1,11 @@
 import { buildApp } from './app.js'
-import { ConfigError, loadConfig } from './lib/config.js'
+import { loadConfigOrExit } from './lib/config.js'
 
 /** How long in-flight requests may take to finish after SIGTERM before the process gives up on them. */
 const SHUTDOWN_GRACE_MS = 10_000
 
 async function main (): Promise<void> {
-  let config
-  try {
-    config = await loadConfig()
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`configuration error: ${err.message}\n`)
-      process.exit(1)
-    }
-    throw err
-  }
+  const config = await loadConfigOrExit()
   const app = await buildApp({ config })
 
   let closing = false

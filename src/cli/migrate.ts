@@ -2,19 +2,10 @@
 // release step. The service does the same at start, so this is optional.
 import { createDatabase } from '../db/database.js'
 import { runMigrations } from '../db/migrate.js'
-import { ConfigError, loadConfig } from '../lib/config.js'
+import { loadConfigOrExit } from '../lib/config.js'
 
 async function main (): Promise<number> {
-  let config
-  try {
-    config = await loadConfig()
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(err.message + '\n')
-      return 1
-    }
-    throw err
-  }
+  const config = await loadConfigOrExit()
   const db = await createDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR })
   try {
     const { applied } = await runMigrations(db)

@@ -193,3 +193,14 @@ export async function loadConfig (env: Env = process.env): Promise<Config> {
   if (key.length < 32) throw new ConfigError('SECRET_KEY', `the generated key in ${file} is damaged; delete it or set SECRET_KEY`)
   return { ...config, SECRET_KEY: key }
 }
+
+/** For entry points (server, CLIs): a bad setting ends the process with its one line, and exit code 1. */
+export async function loadConfigOrExit (env: Env = process.env): Promise<Config> {
+  try {
+    return await loadConfig(env)
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    process.stderr.write(`configuration error: ${err.message}\n`)
+    process.exit(1)
+  }
+}
