@@ -3,7 +3,7 @@
 // as a hash; it cannot be shown again, only revoked and replaced.
 import { parseArgs } from 'node:util'
 import type { Database } from '../db/database.js'
-import { ConfigError, loadConfig, type Config } from '../lib/config.js'
+import { loadConfigOrExit, type Config } from '../lib/config.js'
 import { isUniqueViolation } from '../lib/prisma-errors.js'
 import { SCOPES, createApiKeys, type Scope } from '../plugins/app/api-keys.js'
 
@@ -147,16 +147,8 @@ async function main (argv: string[]): Promise<number> {
     return 0
   }
 
-  let config: Config
-  try {
-    config = await loadConfig()
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`keys: configuration error: ${err.message}\n`)
-      return 1
-    }
-    throw err
-  }
+  // A bad setting: the same one line and exit code 1 as the service's start.
+  const config = await loadConfigOrExit()
   if (config.DATABASE_URL === undefined) {
     // PGlite is one process's database: a running service would neither see this change nor keep it.
     process.stderr.write(`keys: using the embedded database in ${config.DATA_DIR}; the service must not be running on it ` +

@@ -63,7 +63,7 @@ t.test('usage errors exit 2 with the usage text; a bad setting exits 1', async (
   t.equal(help.code, 0)
   t.match(help.stdout, /Usage:/)
   t.equal(badConfig.code, 1)
-  t.match(badConfig.stderr, /^keys: configuration error: DATABASE_URL: must start with postgresql: or postgres:\/\/\n$/)
+  t.match(badConfig.stderr, /^configuration error: DATABASE_URL: must start with postgresql: or postgres:\/\/\n$/)
 })
 
 t.test('create, use, list and revoke a key', async (t) => {
