@@ -149,11 +149,6 @@ async function main (argv: string[]): Promise<number> {
 
   // A bad setting: the same one line and exit code 1 as the service's start.
   const config = await loadConfigOrExit()
-  if (config.DATABASE_URL === undefined) {
-    // PGlite is one process's database: a running service would neither see this change nor keep it.
-    process.stderr.write(`keys: using the embedded database in ${config.DATA_DIR}; the service must not be running on it ` +
-      '(set DATABASE_URL to manage the keys of a PostgreSQL database)\n')
-  }
   // Loaded only now: the database drivers and the Prisma client take seconds to load, and help
   // and usage errors need none of them.
   const { createDatabase } = await import('../db/database.js')

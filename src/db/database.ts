@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises'
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import pg from 'pg'
 import { PrismaPg } from '@prisma/adapter-pg'
@@ -59,9 +59,48 @@ function createPostgres (connectionString: string, max: number): Database {
   }
 }
 
+function processAlive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/**
+ * PGlite is a whole PostgreSQL inside this process: a second process opening the same
+ * directory (the keys CLI beside a running service) silently damages it. A lock file
+ * with the owner's pid keeps it to one; a lock left by a dead process is taken over.
+ */
+async function lockDirectory (dir: string): Promise<() => Promise<void>> {
+  const file = join(dir, 'studio-pro-auth.lock')
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await writeFile(file, String(process.pid), { flag: 'wx' })
+      return async () => { await rm(file, { force: true }) }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+      const owner = Number((await readFile(file, 'utf8').catch(() => '')).trim())
+      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && processAlive(owner)) {
+        throw new Error(`the embedded database in ${dir} is in use by process ${owner}; stop it first, or set DATABASE_URL`)
+      }
+      await rm(file, { force: true })
+    }
+  }
+  throw new Error(`cannot lock the embedded database in ${dir}`)
+}
+
 async function createPglite (dir: string): Promise<Database> {
   await mkdir(dir, { recursive: true })
-  const pglite = await PGlite.create(dir)
+  const unlock = await lockDirectory(dir)
+  let pglite: PGlite
+  try {
+    pglite = await PGlite.create(dir)
+  } catch (err) {
+    await unlock()
+    throw err
+  }
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) })
   return {
     kind: 'pglite',
@@ -78,6 +117,7 @@ async function createPglite (dir: string): Promise<Database> {
     async close () {
       await prisma.$disconnect()
       await pglite.close()
+      await unlock()
     }
   }
 }

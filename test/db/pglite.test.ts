@@ -48,3 +48,24 @@ t.test('migrates an embedded PGlite database and Prisma can use it', async (t) =
   t.same(await runMigrations(again), { applied: [] })
   t.equal(await again.prisma.apiClient.count(), 1)
 })
+
+t.test('a second process cannot open the same embedded database', async (t) => {
+  const dataDir = t.testdir()
+  const { spawn } = await import('node:child_process')
+  const { once } = await import('node:events')
+  const holder = spawn(process.execPath, ['--import', 'tsx', '-e', `
+    const { createDatabase } = await import(${JSON.stringify(new URL('../../src/db/database.ts', import.meta.url).href)})
+    await createDatabase({ dataDir: ${JSON.stringify(dataDir)} })
+    console.log('open')
+    setInterval(() => {}, 1000)
+  `], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.teardown(() => { holder.kill('SIGKILL') })
+  await once(holder.stdout, 'data')
+  await t.rejects(createDatabase({ dataDir }), /in use by process \d+; stop it first, or set DATABASE_URL/)
+
+  holder.kill('SIGKILL')
+  await once(holder, 'exit')
+  const db = await createDatabase({ dataDir })
+  t.equal(db.kind, 'pglite', 'a lock left by a dead process is taken over')
+  await db.close()
+})
