@@ -1,4 +1,4 @@
-import { Type, type TSchema } from 'typebox'
+import { Type } from 'typebox'
 import { ERRORS, type ErrorCode } from '../lib/errors.js'
 import { PASSWORD_MAX_LENGTH } from '../lib/limits.js'
 
@@ -73,19 +73,27 @@ export const Problem = Type.Object({
 
 const COMMON: ErrorCode[] = ['invalid_request', 'unauthorized', 'forbidden', 'payload_too_large', 'unsupported_media_type', 'too_many_requests', 'unavailable']
 
-/** The error responses of a route, grouped by status, each listing the codes it can carry. */
-export function problems (...codes: ErrorCode[]): Record<number, TSchema> {
-  const byStatus = new Map<number, ErrorCode[]>()
+/**
+ * The error responses of a route, grouped by status: each documents its codes as an enum
+ * and its media type as application/problem+json, the type the error handler sends.
+ */
+export function problems (...codes: ErrorCode[]): Record<number, unknown> {
+  const byStatus = new Map<number, Set<ErrorCode>>()
   for (const code of [...COMMON, ...codes]) {
     const { status } = ERRORS[code]
-    byStatus.set(status, [...(byStatus.get(status) ?? []), code])
+    byStatus.set(status, (byStatus.get(status) ?? new Set()).add(code))
   }
-  const out: Record<number, TSchema> = {}
-  for (const [status, list] of byStatus) {
-    out[status] = Type.Object(Problem.properties, {
-      additionalProperties: true,
-      description: `application/problem+json; code: ${[...new Set(list)].join(', ')}`
-    })
+  const out: Record<number, unknown> = {}
+  for (const [status, set] of byStatus) {
+    const list = [...set]
+    out[status] = {
+      description: list.map((code) => `\`${code}\`: ${ERRORS[code].title}`).join('; '),
+      content: {
+        'application/problem+json': {
+          schema: Type.Object({ ...Problem.properties, code: Type.Union(list.map((code) => Type.Literal(code))) }, { additionalProperties: true })
+        }
+      }
+    }
   }
   return out
 }
