@@ -138,8 +138,8 @@ t.test('every route and error code of the contract is in openapi.yaml', async (t
     const later = LATER.find((l) => l.matches(route))
     await t.test(key, later === undefined ? {} : { todo: later.reason }, async (t) => {
       const operation = document.paths[route.path]?.[route.method.toLowerCase()]
-      if (operation === undefined) return t.fail(`${key} (contract section ${route.section}) is missing from openapi.yaml`)
-      t.pass(`${key} is in openapi.yaml`)
+      t.ok(operation !== undefined, `${key} (contract section ${route.section}) is in openapi.yaml`)
+      if (operation === undefined) return
       const responses = operation.responses ?? {}
       for (const status of route.statuses) {
         t.ok(responses[status] !== undefined, `${key} documents a ${status} answer`)
