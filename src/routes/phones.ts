@@ -1,6 +1,5 @@
 import { Type } from 'typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { ApiError } from '../lib/errors.js'
 import { PHONE_VERIFICATIONS_PER_HOUR } from '../lib/limits.js'
 import { normalisePhoneNumber } from '../lib/phone-numbers.js'
 import { requestContext } from '../plugins/app/auth.js'
@@ -89,9 +88,6 @@ const phones: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 201: Type.Object(IssuedRecoveryCode), ...problems('not_found', 'two_factor_not_enabled') }
     }
   }, async (request, reply) => {
-    if (request.body !== undefined && request.body !== null && Object.keys(request.body as object).length > 0) {
-      throw new ApiError('invalid_request', 'body must be empty')
-    }
     return await reply.code(201).send(await fastify.phones.regenerateRecoveryCode(request.params.userId, requestContext(request)))
   })
 }
