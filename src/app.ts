@@ -8,6 +8,7 @@ import type { Database } from './db/database.js'
 import type { MessageSender } from './senders/message-sender.js'
 import configPlugin from './plugins/external/config.js'
 import databasePlugin from './plugins/external/database.js'
+import metricsPlugin from './plugins/external/metrics.js'
 import rateLimitPlugin from './plugins/external/rate-limit.js'
 import senderPlugin from './plugins/external/sender.js'
 import swaggerPlugin from './plugins/external/swagger.js'
@@ -74,6 +75,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   await fastify.register(errorHandlerPlugin)
   await fastify.register(configPlugin, { config: opts.config })
   await fastify.register(databasePlugin, { database: opts.database })
+  await fastify.register(metricsPlugin)
   await fastify.register(senderPlugin, { sender: opts.sender })
   await fastify.register(rateLimitPlugin)
   await fastify.register(swaggerPlugin)
