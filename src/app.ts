@@ -56,6 +56,8 @@ export function serverOptions (config: Config, logStream?: DestinationStream): F
       ...(logStream === undefined ? {} : { stream: logStream })
     },
     bodyLimit: BODY_LIMIT_BYTES,
+    // X-Forwarded-For is believed only from the configured proxies: anyone else could name any IP.
+    trustProxy: config.TRUSTED_PROXIES.length === 0 ? false : config.TRUSTED_PROXIES,
     // Creating an embedded database (PGlite's initdb) takes 10-30 s on a small machine.
     pluginTimeout: 120_000,
     requestIdHeader: 'x-request-id',

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { isIP } from 'node:net'
 import { join, resolve } from 'node:path'
 import { getCountries, type CountryCode } from 'libphonenumber-js/max'
 import { ARGON2_DEFAULTS } from './limits.js'
@@ -81,6 +82,14 @@ const schema = {
     if (bytes.length < 32) throw new Error('must decode to at least 32 bytes')
     return bytes
   } },
+  SECRET_KEY_PREVIOUS: { describe: 'the key before the last rotation: still decrypts until `npm run reencrypt` has run', parse: (raw) => {
+    const value = optional(raw)
+    if (value === undefined) return undefined
+    if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(value)) throw new Error('must be base64')
+    const bytes = Buffer.from(value, 'base64')
+    if (bytes.length < 32) throw new Error('must decode to at least 32 bytes')
+    return bytes
+  } },
   TWILIO_ACCOUNT_SID: { describe: 'Twilio account', parse: (raw) => {
     const value = optional(raw)
     if (value !== undefined && !/^AC[0-9a-fA-F]{32}$/.test(value)) throw new Error('must look like AC followed by 32 hex digits')
@@ -134,6 +143,21 @@ const schema = {
     if (!LOG_LEVELS.includes(value)) throw new Error(`must be one of ${LOG_LEVELS.join(', ')}`)
     return value
   } },
+  TRUSTED_PROXIES: { describe: 'proxies whose X-Forwarded-For is believed (IPs or CIDRs, comma-separated); default none', parse: (raw) => {
+    const list = (optional(raw) ?? '').split(',').map((entry) => entry.trim()).filter(Boolean)
+    for (const entry of list) {
+      const [address, bits, extra] = entry.split('/')
+      const family = isIP(address ?? '')
+      if (family === 0 || extra !== undefined || (bits !== undefined && (!/^\d+$/.test(bits) || Number(bits) > (family === 4 ? 32 : 128)))) {
+        throw new Error(`${entry} is not an IP address or CIDR range`)
+      }
+    }
+    return list
+  } },
+  RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE: { describe: 'password checks per client IP per minute; 0 turns the limit off', parse: integer(30, 0, 1_000_000) },
+  RATE_LIMIT_SEND_PER_IP_PER_MINUTE: { describe: 'code sends per client IP per minute; 0 turns the limit off', parse: integer(10, 0, 1_000_000) },
+  RATE_LIMIT_VERIFY_PER_IP_PER_MINUTE: { describe: 'code and recovery-code checks per client IP per minute; 0 turns the limit off', parse: integer(30, 0, 1_000_000) },
+  RATE_LIMIT_API_KEY_PER_MINUTE: { describe: 'requests per API key per minute; 0 turns the limit off', parse: integer(6000, 0, 10_000_000) },
   ARGON2_MEMORY_COST: { describe: 'argon2id memory in KiB', parse: integer(ARGON2_DEFAULTS.memoryCost, 1024, 4_194_304) },
   ARGON2_TIME_COST: { describe: 'argon2id iterations', parse: integer(ARGON2_DEFAULTS.timeCost, 1, 100) },
   ARGON2_PARALLELISM: { describe: 'argon2id lanes', parse: integer(ARGON2_DEFAULTS.parallelism, 1, 16) }

@@ -1,7 +1,7 @@
 import { Type } from 'typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { requestContext } from '../plugins/app/auth.js'
-import { Channel, Email, Id, IssuedRecoveryCode, MaskedPhone, Method, OtpCode, Password, Timestamp, problems } from './schemas.js'
+import { Channel, ClientContext, Email, Id, IssuedRecoveryCode, MaskedPhone, Method, OtpCode, Password, Timestamp, problems } from './schemas.js'
 
 const ChallengeParams = Type.Object({ challengeId: Id }, { additionalProperties: false })
 const Delivery = Type.Object({ channel: Channel, phone: MaskedPhone, resendAvailableAt: Timestamp })
@@ -32,6 +32,8 @@ const logins: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.addHook('onRequest', fastify.requireScope('login'))
 
   fastify.post('/v1/logins', {
+    preValidation: fastify.checkReportedIp,
+    preHandler: fastify.limitPerIp('login'),
     schema: {
       tags: ['login'],
       summary: 'Check the password and start the second step',
@@ -39,31 +41,32 @@ const logins: FastifyPluginAsyncTypebox = async (fastify) => {
         email: Email,
         password: Password,
         deviceToken: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
-        context: Type.Optional(Type.Object({
-          ip: Type.Optional(Type.String({ maxLength: 64 })),
-          userAgent: Type.Optional(Type.String({ maxLength: 512 }))
-        }, { additionalProperties: false }))
+        context: ClientContext
       }, { additionalProperties: false }),
       response: { 200: LoginResult, ...problems('invalid_credentials', 'account_locked', 'too_many_attempts', 'overloaded') }
     }
   }, async (request) => await fastify.logins.start(request.body, requestContext(request, request.body.context)))
 
   fastify.post('/v1/logins/:challengeId/send', {
+    preValidation: fastify.checkReportedIp,
+    preHandler: fastify.limitPerIp('send'),
     schema: {
       tags: ['login'],
       summary: 'Send (again) a code by SMS or call, to the primary or a backup phone',
       params: ChallengeParams,
-      body: Type.Object({ channel: Channel, phoneId: Type.Optional(Id) }, { additionalProperties: false }),
+      body: Type.Object({ channel: Channel, phoneId: Type.Optional(Id), context: ClientContext }, { additionalProperties: false }),
       response: {
         202: Delivery,
         ...problems('not_found', 'resend_too_soon', 'send_limit_reached', 'challenge_expired', 'challenge_closed', 'account_locked', 'delivery_failed')
       }
     }
   }, async (request, reply) => {
-    return await reply.code(202).send(await fastify.logins.send(request.params.challengeId, request.body, requestContext(request)))
+    return await reply.code(202).send(await fastify.logins.send(request.params.challengeId, request.body, requestContext(request, request.body.context)))
   })
 
   fastify.post('/v1/logins/:challengeId/verify', {
+    preValidation: fastify.checkReportedIp,
+    preHandler: fastify.limitPerIp('verify'),
     schema: {
       tags: ['login'],
       summary: 'Complete the login with a code',
@@ -71,27 +74,30 @@ const logins: FastifyPluginAsyncTypebox = async (fastify) => {
       body: Type.Object({
         code: OtpCode,
         method: Type.Optional(Type.Union([Type.Literal('sms'), Type.Literal('voice'), Type.Literal('totp')])),
-        rememberDevice: Type.Optional(Type.Boolean())
+        rememberDevice: Type.Optional(Type.Boolean()),
+        context: ClientContext
       }, { additionalProperties: false }),
       response: {
         200: Type.Object(Authenticated),
         ...problems('not_found', 'invalid_code', 'challenge_expired', 'challenge_closed', 'account_locked', 'too_many_attempts')
       }
     }
-  }, async (request) => await fastify.logins.verify(request.params.challengeId, request.body, requestContext(request)))
+  }, async (request) => await fastify.logins.verify(request.params.challengeId, request.body, requestContext(request, request.body.context)))
 
   fastify.post('/v1/logins/:challengeId/recovery', {
+    preValidation: fastify.checkReportedIp,
+    preHandler: fastify.limitPerIp('verify'),
     schema: {
       tags: ['login'],
       summary: 'Complete the login with the recovery code; answers a new one',
       params: ChallengeParams,
-      body: Type.Object({ recoveryCode: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false }),
+      body: Type.Object({ recoveryCode: Type.String({ minLength: 1, maxLength: 64 }), context: ClientContext }, { additionalProperties: false }),
       response: {
         200: Type.Object({ ...Authenticated, ...IssuedRecoveryCode }),
         ...problems('not_found', 'invalid_recovery_code', 'account_locked', 'challenge_expired', 'challenge_closed', 'too_many_attempts', 'overloaded')
       }
     }
-  }, async (request) => await fastify.logins.recover(request.params.challengeId, request.body, requestContext(request)))
+  }, async (request) => await fastify.logins.recover(request.params.challengeId, request.body, requestContext(request, request.body.context)))
 }
 
 export default logins

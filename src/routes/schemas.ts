@@ -97,3 +97,9 @@ export function problems (...codes: ErrorCode[]): Record<number, unknown> {
   }
   return out
 }
+
+/** Who the end user is, as the backend reports it: the IP is the one the per-IP limits count. */
+export const ClientContext = Type.Optional(Type.Object({
+  ip: Type.Optional(Type.String({ maxLength: 64, description: "the end user's IP address (IPv4 or IPv6)" })),
+  userAgent: Type.Optional(Type.String({ maxLength: 512 }))
+}, { additionalProperties: false }))

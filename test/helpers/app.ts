@@ -18,6 +18,18 @@ export const STRONG_PASSWORD = 'Pirouette-Jete-1987!'
 /** Cheapest argon2id settings: tests prove behaviour, `npm run bench` measures the real cost. */
 export const FAST_ARGON2 = { ARGON2_MEMORY_COST: '1024', ARGON2_TIME_COST: '1', ARGON2_PARALLELISM: '1' }
 
+/**
+ * Per-IP and per-key limits far above what any test sends: every injected request comes
+ * from 127.0.0.1. testConfig applies them unless a test passes its own values; the
+ * tests of the limits themselves (test/flows/abuse.*.test.ts) set the real ones.
+ */
+export const WIDE_LIMITS = {
+  RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE: '100000',
+  RATE_LIMIT_SEND_PER_IP_PER_MINUTE: '100000',
+  RATE_LIMIT_VERIFY_PER_IP_PER_MINUTE: '100000',
+  RATE_LIMIT_API_KEY_PER_MINUTE: '1000000'
+}
+
 export interface TestApp {
   app: FastifyInstance
   twilio: FakeTwilio
@@ -37,6 +49,7 @@ export async function testConfig (t: TeardownHost, env: Record<string, string | 
     BOOTSTRAP_API_KEY: TEST_API_KEY,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...FAST_ARGON2,
+    ...WIDE_LIMITS,
     ...env
   })
   return { ...config, SECRET_KEY: config.SECRET_KEY as Buffer }
