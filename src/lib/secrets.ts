@@ -9,18 +9,38 @@ export interface Secrets {
   blindIndex (purpose: 'phone' | 'email', value: string): string
   /** AES-256-GCM, tagged with the key id so that a later key rotation can tell keys apart. */
   encrypt (plaintext: string): string
+  /** Decrypts under the current key or, during a rotation, the previous one. */
   decrypt (ciphertext: string): string
+  /** Id of the current encryption key, as it appears in its ciphertexts. */
+  readonly keyId: string
+  /** True when `ciphertext` is not under the current key: `npm run reencrypt` rewrites it. */
+  isStale (ciphertext: string): boolean
 }
 
 function derive (secretKey: Buffer, label: string): Buffer {
   return Buffer.from(hkdfSync('sha256', secretKey, Buffer.alloc(0), `studio-pro-auth/${label}`, 32))
 }
 
-export function createSecrets (secretKey: Buffer): Secrets {
+function encryptionKeyOf (secretKey: Buffer): { id: string, key: Buffer } {
+  const key = derive(secretKey, 'encryption')
+  return { id: createHash('sha256').update(key).digest('hex').slice(0, 8), key }
+}
+
+/**
+ * `previousKey` (SECRET_KEY_PREVIOUS) only decrypts: after a rotation, numbers written
+ * under the old key stay readable until `npm run reencrypt` has rewritten them.
+ */
+export function createSecrets (secretKey: Buffer, previousKey?: Buffer): Secrets {
   const codeKey = derive(secretKey, 'otp-code')
   const indexKey = derive(secretKey, 'blind-index')
-  const encryptionKey = derive(secretKey, 'encryption')
-  const keyId = createHash('sha256').update(encryptionKey).digest('hex').slice(0, 8)
+  const current = encryptionKeyOf(secretKey)
+  const encryptionKey = current.key
+  const keyId = current.id
+  const decryptionKeys = new Map([[keyId, encryptionKey]])
+  if (previousKey !== undefined) {
+    const previous = encryptionKeyOf(previousKey)
+    if (!decryptionKeys.has(previous.id)) decryptionKeys.set(previous.id, previous.key)
+  }
 
   return {
     codeHash (challengeId, code) {
@@ -40,13 +60,18 @@ export function createSecrets (secretKey: Buffer): Secrets {
       const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()])
       return `v1.${keyId}.${Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64')}`
     },
+    keyId,
+    isStale (ciphertext) {
+      return ciphertext.split('.')[1] !== keyId
+    },
     decrypt (ciphertext) {
       const [version, id, payload] = ciphertext.split('.')
-      if (version !== 'v1' || id !== keyId || payload === undefined) {
-        throw new Error(`cannot decrypt: key ${id ?? '?'} is not the current key`)
+      const key = id === undefined ? undefined : decryptionKeys.get(id)
+      if (version !== 'v1' || key === undefined || payload === undefined) {
+        throw new Error(`cannot decrypt: key ${id ?? '?'} is neither SECRET_KEY nor SECRET_KEY_PREVIOUS`)
       }
       const raw = Buffer.from(payload, 'base64')
-      const decipher = createDecipheriv('aes-256-gcm', encryptionKey, raw.subarray(0, 12))
+      const decipher = createDecipheriv('aes-256-gcm', key, raw.subarray(0, 12))
       decipher.setAuthTag(raw.subarray(12, 28))
       return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8')
     }

@@ -12,5 +12,5 @@ declare module 'fastify' {
 /** The configuration was validated once, before the app was built (src/lib/config.ts); this only shares it. */
 export default fp<{ config: Config }>(async (fastify, opts) => {
   fastify.decorate('config', opts.config)
-  fastify.decorate('secrets', createSecrets(opts.config.SECRET_KEY))
+  fastify.decorate('secrets', createSecrets(opts.config.SECRET_KEY, opts.config.SECRET_KEY_PREVIOUS))
 }, { name: 'config' })
