@@ -21,6 +21,7 @@ import notifierPlugin from './plugins/app/notifier.js'
 import passwordsPlugin from './plugins/app/passwords.js'
 import phonesPlugin from './plugins/app/phones.js'
 import policyPlugin from './plugins/app/policy.js'
+import sendGuardPlugin from './plugins/app/send-guard.js'
 import secondFactorsPlugin from './plugins/app/second-factors.js'
 import supportPlugin from './plugins/app/support.js'
 import usersPlugin from './plugins/app/users.js'
@@ -87,6 +88,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   await fastify.register(passwordsPlugin)
   await fastify.register(apiKeysPlugin)
   await fastify.register(authPlugin)
+  await fastify.register(sendGuardPlugin)
   await fastify.register(notifierPlugin)
   await fastify.register(secondFactorsPlugin)
   await fastify.register(usersPlugin)

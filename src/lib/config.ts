@@ -158,6 +158,10 @@ const schema = {
   RATE_LIMIT_SEND_PER_IP_PER_MINUTE: { describe: 'code sends per client IP per minute; 0 turns the limit off', parse: integer(10, 0, 1_000_000) },
   RATE_LIMIT_VERIFY_PER_IP_PER_MINUTE: { describe: 'code and recovery-code checks per client IP per minute; 0 turns the limit off', parse: integer(30, 0, 1_000_000) },
   RATE_LIMIT_API_KEY_PER_MINUTE: { describe: 'requests per API key per minute; 0 turns the limit off', parse: integer(6000, 0, 10_000_000) },
+  SMS_PER_NUMBER_PER_HOUR: { describe: 'codes sent to one number per hour; 0 turns the limit off', parse: integer(10, 0, 1_000_000) },
+  SMS_PER_NUMBER_PER_DAY: { describe: 'codes sent to one number per day; 0 turns the limit off', parse: integer(30, 0, 1_000_000) },
+  SMS_PER_IP_PER_HOUR: { describe: 'codes sent for one client IP per hour; 0 turns the limit off', parse: integer(30, 0, 1_000_000) },
+  SMS_PER_PREFIX_PER_DAY: { describe: 'codes sent to one country calling code per day; 0 turns the limit off', parse: integer(5000, 0, 100_000_000) },
   ARGON2_MEMORY_COST: { describe: 'argon2id memory in KiB', parse: integer(ARGON2_DEFAULTS.memoryCost, 1024, 4_194_304) },
   ARGON2_TIME_COST: { describe: 'argon2id iterations', parse: integer(ARGON2_DEFAULTS.timeCost, 1, 100) },
   ARGON2_PARALLELISM: { describe: 'argon2id lanes', parse: integer(ARGON2_DEFAULTS.parallelism, 1, 16) }

@@ -57,7 +57,7 @@ const logins: FastifyPluginAsyncTypebox = async (fastify) => {
       body: Type.Object({ channel: Channel, phoneId: Type.Optional(Id), context: ClientContext }, { additionalProperties: false }),
       response: {
         202: Delivery,
-        ...problems('not_found', 'resend_too_soon', 'send_limit_reached', 'challenge_expired', 'challenge_closed', 'account_locked', 'delivery_failed')
+        ...problems('not_found', 'resend_too_soon', 'send_limit_reached', 'challenge_expired', 'challenge_closed', 'account_locked', 'delivery_failed', 'invalid_phone_number', 'phone_country_not_allowed')
       }
     }
   }, async (request, reply) => {

@@ -39,7 +39,7 @@ const phones: FastifyPluginAsyncTypebox = async (fastify) => {
       }, { additionalProperties: false }),
       response: {
         202: Type.Object({ verificationId: Type.String(), expiresAt: Timestamp, channel: Channel, phone: MaskedPhone }),
-        ...problems('not_found', 'invalid_phone_number', 'phone_country_not_allowed', 'phone_limit_reached', 'phone_already_verified', 'delivery_failed')
+        ...problems('not_found', 'invalid_phone_number', 'phone_country_not_allowed', 'phone_limit_reached', 'phone_already_verified', 'delivery_failed', 'send_limit_reached')
       }
     }
   }, async (request, reply) => {

@@ -99,7 +99,10 @@ export function createPhoneCode ({ prisma, secrets, notifier, resendCooldownMs }
           },
           data: { completedAt: now }
         })
-        if (count === 1) return { outcome: 'accepted' }
+        if (count === 1) {
+          await notifier.codeVerified(challenge.id)
+          return { outcome: 'accepted' }
+        }
         const fresh = await prisma.otpChallenge.findUniqueOrThrow({ where: { id: challenge.id } })
         const freshState = challengeState(fresh, now)
         if (freshState === 'expired') return { outcome: 'expired' }

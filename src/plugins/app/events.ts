@@ -6,7 +6,7 @@ import type { RequestContext } from '../../lib/request-context.js'
 /** The security event types of contract section 5, and the notices that went out. */
 export type EventType =
   | 'user.created' | 'user.updated' | 'user.deleted' | 'password.changed'
-  | 'login.succeeded' | 'login.failed' | 'login.throttled' | 'challenge.sent' | 'challenge.send_failed'
+  | 'login.succeeded' | 'login.failed' | 'login.throttled' | 'challenge.sent' | 'challenge.send_failed' | 'challenge.send_refused'
   | 'code.failed' | 'code.lockout' | 'recovery.used' | 'recovery.failed'
   | 'account.locked' | 'account.unlocked'
   | 'phone.verification_started' | 'phone.verified' | 'phone.updated' | 'phone.removed'

@@ -50,6 +50,9 @@ export interface LoginsDeps {
   supportContact: string
 }
 
+/** A send refused before the provider was called (budgets, number checks): the login itself goes on. */
+const REFUSED_SENDS = new Set(['send_limit_reached', 'invalid_phone_number', 'phone_country_not_allowed'])
+
 function retryAfterSeconds (until: Date, now = Date.now()): number {
   return Math.max(1, Math.ceil((until.getTime() - now) / 1000))
 }
@@ -178,6 +181,12 @@ export function createLogins (deps: LoginsDeps): Logins {
       try {
         return { ...base, delivery: await sendTo(challenge, primary, primary.channel === 'voice' ? 'voice' : 'sms', context) }
       } catch (err) {
+        if (err instanceof ApiError && REFUSED_SENDS.has(err.code)) {
+          // Contract section 6: over a send budget the login goes on with nothing sent,
+          // so TOTP and the recovery code still work; `send` then answers the refusal.
+          await events.record('challenge.send_refused', user.id, context, { challengeId: challenge.id, phone: primary.masked, reason: err.code })
+          return { ...base, delivery: null }
+        }
         if (!(err instanceof ApiError) || err.code !== 'delivery_failed') throw err
         // The challenge is still good: the backend can offer a resend, the other channel or the recovery code.
         await events.record('challenge.send_failed', user.id, context, { challengeId: challenge.id, phone: primary.masked })

@@ -7,6 +7,7 @@ import type { Secrets } from '../../lib/secrets.js'
 import { DeliveryError, type Channel, type MessageSender } from '../../senders/message-sender.js'
 import { codeSms, codeSpeech, noticeSms, type NoticeKind } from '../../senders/messages.js'
 import type { Events } from './events.js'
+import type { SendGuard } from './send-guard.js'
 
 export interface CodeDelivery {
   userId: string
@@ -20,6 +21,8 @@ export interface CodeDelivery {
 export interface Notifier {
   /** Hands a code to the provider and records the delivery; a provider failure is 502 delivery_failed. */
   deliverCode (delivery: CodeDelivery): Promise<void>
+  /** A code was entered correctly: counted against what was sent, per country calling code. */
+  codeVerified (challengeId: string): Promise<void>
   /** Security notices carry no code and never fail the action that caused them. */
   notify (userId: string, phone: { numberCipher: string, masked: string } | null, kind: NoticeKind): Promise<void>
 }
@@ -33,6 +36,8 @@ export interface NotifierDeps {
   webotpDomain?: string | undefined
   supportContact: string
   statusCallbackUrl?: string | undefined
+  /** SMS pumping budgets and number checks, before the provider is called. */
+  guard?: SendGuard | undefined
 }
 
 export function createNotifier (deps: NotifierDeps): Notifier {
@@ -46,17 +51,26 @@ export function createNotifier (deps: NotifierDeps): Notifier {
   return {
     async deliverCode ({ userId, challengeId, channel, numberCipher, masked, code }) {
       const to = secrets.decrypt(numberCipher)
+      const reservation = await deps.guard?.reserve(to, challengeId)
       try {
         const receipt = channel === 'sms'
           ? await sender.sendSms(to, codeSms(code, deps.webotpDomain), options)
           : await sender.call(to, codeSpeech(code), options)
+        if (reservation !== undefined) deps.guard?.confirm(reservation)
         await record({ userId, challengeId, kind: 'code', channel, masked, providerId: receipt.providerId, status: receipt.status, errorCode: null })
       } catch (err) {
         if (!(err instanceof DeliveryError)) throw err
+        // Nothing was sent: the budgets get the send back, so a Twilio outage cannot exhaust them.
+        if (reservation !== undefined) await deps.guard?.refund(reservation)
         log.warn({ userId, challengeId, channel, reason: err.reason, providerCode: err.providerCode }, 'code delivery failed')
         await record({ userId, challengeId, kind: 'code', channel, masked, providerId: null, status: 'failed', errorCode: err.reason })
         throw new ApiError('delivery_failed', `the ${channel === 'sms' ? 'text message' : 'call'} to ${masked} could not be placed; try again or use another channel`)
       }
+    },
+    async codeVerified (challengeId) {
+      await deps.guard?.verified(challengeId).catch((err: unknown) => {
+        log.warn({ challengeId, err: err instanceof Error ? err.message : String(err) }, 'conversion metric not counted')
+      })
     },
     async notify (userId, phone, kind) {
       if (phone === null) return
@@ -86,6 +100,7 @@ export default fp(async (fastify) => {
     log: fastify.log,
     webotpDomain: config.WEBOTP_DOMAIN,
     supportContact: config.SUPPORT_CONTACT,
-    statusCallbackUrl: config.PUBLIC_BASE_URL === undefined ? undefined : `${config.PUBLIC_BASE_URL}/v1/webhooks/twilio/status`
+    statusCallbackUrl: config.PUBLIC_BASE_URL === undefined ? undefined : `${config.PUBLIC_BASE_URL}/v1/webhooks/twilio/status`,
+    guard: fastify.sendGuard
   }))
-}, { name: 'notifier', dependencies: ['database', 'sender', 'events'] })
+}, { name: 'notifier', dependencies: ['database', 'sender', 'events', 'send-guard'] })
