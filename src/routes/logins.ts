@@ -47,6 +47,30 @@ const logins: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request) => await fastify.logins.start(request.body, requestContext(request, request.body.context)))
 
+  fastify.get('/v1/logins/:challengeId', {
+    schema: {
+      tags: ['login'],
+      summary: "A login challenge's state and its latest code delivery (updated by Twilio's status callbacks)",
+      description: 'When `delivery.status` is `undelivered` or `failed`, offer a call (`send` with channel `voice`) or another method.',
+      params: ChallengeParams,
+      response: {
+        200: Type.Object({
+          challengeId: Type.String(),
+          status: Type.Union([Type.Literal('open'), Type.Literal('completed'), Type.Literal('closed'), Type.Literal('expired')]),
+          expiresAt: Timestamp,
+          delivery: Type.Union([Type.Object({
+            channel: Channel,
+            phone: MaskedPhone,
+            status: Type.String({ description: "queued, sent, delivered, undelivered, failed (Twilio's words), or failed when the provider refused it" }),
+            errorCode: Type.Union([Type.String(), Type.Null()]),
+            updatedAt: Timestamp
+          }), Type.Null()])
+        }),
+        ...problems('not_found')
+      }
+    }
+  }, async (request) => await fastify.logins.status(request.params.challengeId))
+
   fastify.post('/v1/logins/:challengeId/send', {
     preValidation: fastify.checkReportedIp,
     preHandler: fastify.limitPerIp('send'),

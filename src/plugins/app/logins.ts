@@ -28,6 +28,14 @@ export type LoginResult =
   | { status: 'challenge_required', challengeId: string, expiresAt: string, methods: Method[], delivery: Delivery | null, deliveryError?: 'delivery_failed' }
   | { status: 'enrollment_required', userId: string }
 
+/** What the backend polls to learn whether the code arrived: Twilio's status callbacks update `delivery.status`. */
+export interface ChallengeStatus {
+  challengeId: string
+  status: 'open' | 'completed' | 'closed' | 'expired'
+  expiresAt: string
+  delivery: null | { channel: Channel, phone: { masked: string }, status: string, errorCode: string | null, updatedAt: string }
+}
+
 export interface Authenticated { status: 'authenticated', userId: string, amr: string[] }
 
 export interface Logins {
@@ -35,6 +43,7 @@ export interface Logins {
   send (challengeId: string, input: { channel: Channel, phoneId?: string | undefined }, context: RequestContext): Promise<Delivery>
   verify (challengeId: string, input: { code: string, method?: Method | undefined }, context: RequestContext): Promise<Authenticated>
   recover (challengeId: string, input: { recoveryCode: string }, context: RequestContext): Promise<Authenticated & { recoveryCode: string, recoveryKit: string }>
+  status (challengeId: string): Promise<ChallengeStatus>
 }
 
 export interface LoginsDeps {
@@ -130,6 +139,21 @@ export function createLogins (deps: LoginsDeps): Logins {
   }
 
   return {
+    async status (challengeId) {
+      const challenge = await prisma.otpChallenge.findFirst({ where: { id: challengeId, purpose: 'login' } })
+      if (challenge === null) throw new ApiError('not_found', 'no such login challenge')
+      // The latest code delivery: after a failed SMS and a call, the call is what the user waits for.
+      const delivery = await prisma.delivery.findFirst({ where: { challengeId, kind: 'code' }, orderBy: { createdAt: 'desc' } })
+      return {
+        challengeId,
+        status: challengeState(challenge),
+        expiresAt: challenge.expiresAt.toISOString(),
+        delivery: delivery === null
+          ? null
+          : { channel: delivery.channel === 'voice' ? 'voice' : 'sms', phone: { masked: delivery.masked }, status: delivery.status, errorCode: delivery.errorCode, updatedAt: delivery.updatedAt.toISOString() }
+      }
+    },
+
     async start (input, context) {
       const email = normaliseEmail(input.email)
       const emailIndex = secrets.blindIndex('email', email)
