@@ -3,7 +3,11 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { isIP } from 'node:net'
 import { join, resolve } from 'node:path'
 import { getCountries, type CountryCode } from 'libphonenumber-js/max'
-import { ARGON2_DEFAULTS } from './limits.js'
+import {
+  ARGON2_DEFAULTS, DEFAULT_API_KEY_PER_MINUTE, DEFAULT_LOGIN_PER_IP_PER_MINUTE, DEFAULT_SEND_PER_IP_PER_MINUTE,
+  DEFAULT_SMS_PER_IP_PER_HOUR, DEFAULT_SMS_PER_NUMBER_PER_DAY, DEFAULT_SMS_PER_NUMBER_PER_HOUR,
+  DEFAULT_SMS_PER_PREFIX_PER_DAY, DEFAULT_VERIFY_PER_IP_PER_MINUTE
+} from './limits.js'
 
 /** A bad setting: the message is the one line printed when the service refuses to start. */
 export class ConfigError extends Error {
@@ -154,14 +158,14 @@ const schema = {
     }
     return list
   } },
-  RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE: { describe: 'password checks per client IP per minute; 0 turns the limit off', parse: integer(30, 0, 1_000_000) },
-  RATE_LIMIT_SEND_PER_IP_PER_MINUTE: { describe: 'code sends per client IP per minute; 0 turns the limit off', parse: integer(10, 0, 1_000_000) },
-  RATE_LIMIT_VERIFY_PER_IP_PER_MINUTE: { describe: 'code and recovery-code checks per client IP per minute; 0 turns the limit off', parse: integer(30, 0, 1_000_000) },
-  RATE_LIMIT_API_KEY_PER_MINUTE: { describe: 'requests per API key per minute; 0 turns the limit off', parse: integer(6000, 0, 10_000_000) },
-  SMS_PER_NUMBER_PER_HOUR: { describe: 'codes sent to one number per hour; 0 turns the limit off', parse: integer(10, 0, 1_000_000) },
-  SMS_PER_NUMBER_PER_DAY: { describe: 'codes sent to one number per day; 0 turns the limit off', parse: integer(30, 0, 1_000_000) },
-  SMS_PER_IP_PER_HOUR: { describe: 'codes sent for one client IP per hour; 0 turns the limit off', parse: integer(30, 0, 1_000_000) },
-  SMS_PER_PREFIX_PER_DAY: { describe: 'codes sent to one country calling code per day; 0 turns the limit off', parse: integer(5000, 0, 100_000_000) },
+  RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE: { describe: 'password checks per client IP per minute; 0 turns the limit off', parse: integer(DEFAULT_LOGIN_PER_IP_PER_MINUTE, 0, 1_000_000) },
+  RATE_LIMIT_SEND_PER_IP_PER_MINUTE: { describe: 'code sends per client IP per minute; 0 turns the limit off', parse: integer(DEFAULT_SEND_PER_IP_PER_MINUTE, 0, 1_000_000) },
+  RATE_LIMIT_VERIFY_PER_IP_PER_MINUTE: { describe: 'code and recovery-code checks per client IP per minute; 0 turns the limit off', parse: integer(DEFAULT_VERIFY_PER_IP_PER_MINUTE, 0, 1_000_000) },
+  RATE_LIMIT_API_KEY_PER_MINUTE: { describe: 'requests per API key per minute; 0 turns the limit off', parse: integer(DEFAULT_API_KEY_PER_MINUTE, 0, 10_000_000) },
+  SMS_PER_NUMBER_PER_HOUR: { describe: 'codes sent to one number per hour; 0 turns the limit off', parse: integer(DEFAULT_SMS_PER_NUMBER_PER_HOUR, 0, 1_000_000) },
+  SMS_PER_NUMBER_PER_DAY: { describe: 'codes sent to one number per day; 0 turns the limit off', parse: integer(DEFAULT_SMS_PER_NUMBER_PER_DAY, 0, 1_000_000) },
+  SMS_PER_IP_PER_HOUR: { describe: 'codes sent for one client IP per hour; 0 turns the limit off', parse: integer(DEFAULT_SMS_PER_IP_PER_HOUR, 0, 1_000_000) },
+  SMS_PER_PREFIX_PER_DAY: { describe: 'codes sent to one country calling code per day; 0 turns the limit off', parse: integer(DEFAULT_SMS_PER_PREFIX_PER_DAY, 0, 100_000_000) },
   ARGON2_MEMORY_COST: { describe: 'argon2id memory in KiB', parse: integer(ARGON2_DEFAULTS.memoryCost, 1024, 4_194_304) },
   ARGON2_TIME_COST: { describe: 'argon2id iterations', parse: integer(ARGON2_DEFAULTS.timeCost, 1, 100) },
   ARGON2_PARALLELISM: { describe: 'argon2id lanes', parse: integer(ARGON2_DEFAULTS.parallelism, 1, 16) }

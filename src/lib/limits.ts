@@ -32,6 +32,23 @@ export const PASSWORD_THROTTLE_BASE_MS = 30_000
 /** The longest throttle wait: wrong passwords slow an account down but never lock it (contract section 3). */
 export const PASSWORD_THROTTLE_MAX_MS = 15 * 60_000
 
+// Defaults of the configurable abuse limits (src/lib/config.ts; 0 turns one off).
+/** Password checks per client IP per minute: a person mistypes a few times; a spray across accounts tries thousands. */
+export const DEFAULT_LOGIN_PER_IP_PER_MINUTE = 30
+/** Code sends per client IP per minute: each is a paid SMS or call. */
+export const DEFAULT_SEND_PER_IP_PER_MINUTE = 10
+/** Code and recovery-code checks per client IP per minute: caps guessing across many challenges. */
+export const DEFAULT_VERIFY_PER_IP_PER_MINUTE = 30
+/** Requests per API key per minute: 100/s caps a leaked or runaway key without slowing a busy studio backend. */
+export const DEFAULT_API_KEY_PER_MINUTE = 6000
+/** Codes to one number per hour / day: a person needs a few; an SMS-pumping scheme needs hundreds. */
+export const DEFAULT_SMS_PER_NUMBER_PER_HOUR = 10
+export const DEFAULT_SMS_PER_NUMBER_PER_DAY = 30
+/** Codes for one client IP per hour: one attacker cycling through many numbers. */
+export const DEFAULT_SMS_PER_IP_PER_HOUR = 30
+/** Codes to one country calling code per day: caps the bill of a pumping burst to one region. */
+export const DEFAULT_SMS_PER_PREFIX_PER_DAY = 5000
+
 /** Password length bounds (contract section 1); 256 bounds the argon2 input. */
 export const PASSWORD_MIN_LENGTH = 8
 export const PASSWORD_MAX_LENGTH = 256
