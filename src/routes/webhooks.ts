@@ -12,6 +12,12 @@ const StatusCallback = Type.Object({
   ErrorCode: Type.Optional(Type.String({ maxLength: 16 }))
 }, { additionalProperties: Type.String({ maxLength: 2048 }) })
 
+/** Twilio's message and call statuses in the order they happen; the final ones share the top rank. */
+const STATUS_RANK: Record<string, number> = {
+  accepted: 1, scheduled: 1, queued: 2, initiated: 2, sending: 3, ringing: 3, sent: 4, 'in-progress': 4,
+  delivered: 5, undelivered: 5, failed: 5, read: 6, completed: 5, busy: 5, 'no-answer': 5, canceled: 5
+}
+
 /** Contract section 7: Twilio's delivery callbacks. No API key: the request signature is the credential. */
 const webhooks: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
@@ -40,8 +46,11 @@ const webhooks: FastifyPluginAsyncTypebox = async (fastify) => {
     const providerId = request.body.MessageSid ?? request.body.CallSid
     const status = request.body.MessageStatus ?? request.body.CallStatus
     if (providerId !== undefined && status !== undefined) {
+      // Callbacks can arrive out of order: a late "sent" must not hide "undelivered".
+      const rank = STATUS_RANK[status] ?? 0
+      const earlier = Object.entries(STATUS_RANK).filter(([, r]) => r < rank).map(([name]) => name)
       await fastify.prisma.delivery.updateMany({
-        where: { providerId },
+        where: { providerId, OR: [{ status: { in: earlier } }, { status: { notIn: Object.keys(STATUS_RANK) } }] },
         data: { status, errorCode: request.body.ErrorCode ?? null }
       })
     }

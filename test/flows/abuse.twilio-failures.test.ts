@@ -74,6 +74,10 @@ t.test('an SMS reported undelivered shows in the login status, so the backend ca
   t.match(state.delivery, { channel: 'sms', status: 'undelivered', errorCode: '30003', phone: { masked: /67$|\d\d$/ } })
   t.notOk(JSON.stringify(state).includes(user.number.slice(2)), 'the status never shows the number')
 
+  const late = ctx.twilio.signedStatusCallback(sms?.sid ?? '', 'sent', { url: `${PUBLIC}/v1/webhooks/twilio/status` })
+  t.equal((await ctx.app.inject({ method: 'POST', url: late.path, headers: late.headers, payload: late.payload })).statusCode, 204)
+  t.equal((await statusOf(ctx, login.challengeId)).delivery.status, 'undelivered', 'a late "sent" callback does not hide the failure')
+
   await ctx.db.prisma.otpChallenge.update({ where: { id: login.challengeId }, data: { lastSentAt: new Date(Date.now() - 60_000) } })
   const call = await ctx.request('POST', `/v1/logins/${login.challengeId}/send`, { channel: 'voice' })
   t.equal(call.statusCode, 202)
