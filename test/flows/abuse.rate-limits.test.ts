@@ -22,6 +22,16 @@ t.test('password guesses from one client IP stop at the per-IP limit; another IP
   assertProblem(t, other, 'invalid_credentials')
 })
 
+t.test('IPv6 clients are counted per /64: fresh addresses from one network do not escape', async (t) => {
+  const ctx = await buildTestApp(t, { env: { RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE: '2' } })
+  const codes = []
+  for (const ip of ['2001:db8:7:7::1', '2001:db8:7:7::2', '2001:db8:7:7:abcd::3']) {
+    codes.push((await ctx.request('POST', '/v1/logins', { email: email(), password: 'Wrong-password-1', context: { ip } })).json().code)
+  }
+  t.same(codes, ['invalid_credentials', 'invalid_credentials', 'too_many_requests'])
+  assertProblem(t, await ctx.request('POST', '/v1/logins', { email: email(), password: 'Wrong-password-1', context: { ip: '2001:db8:7:8::1' } }), 'invalid_credentials')
+})
+
 t.test('a context.ip that is not an IP address is refused with 400', async (t) => {
   const ctx = await buildTestApp(t)
   for (const ip of ['not-an-ip', '10.0.0.300', '', '1.2.3.4, 5.6.7.8']) {

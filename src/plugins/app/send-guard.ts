@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import { Counter, type Registry } from 'prom-client'
 import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/max'
 import type { PrismaClient } from '../../generated/prisma/client.js'
+import { ipCountingKey } from '../../lib/client-ip.js'
 import { ApiError } from '../../lib/errors.js'
 import { normalisePhoneNumber } from '../../lib/phone-numbers.js'
 import type { Secrets } from '../../lib/secrets.js'
@@ -77,7 +78,7 @@ export function createSendGuard (deps: SendGuardDeps): SendGuard {
       const keys: Record<Rule['scope'], string | null> = {
         'number-hour': numberIndex,
         'number-day': numberIndex,
-        'ip-hour': challenge?.ip ?? null,
+        'ip-hour': challenge?.ip == null ? null : ipCountingKey(challenge.ip),
         'prefix-day': prefix
       }
       const now = Date.now()

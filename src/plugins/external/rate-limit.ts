@@ -3,6 +3,7 @@ import { isIP } from 'node:net'
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyRequest, preHandlerAsyncHookHandler, preValidationAsyncHookHandler } from 'fastify'
 import { Redis } from 'ioredis'
+import { ipCountingKey } from '../../lib/client-ip.js'
 import { ApiError } from '../../lib/errors.js'
 
 type IncrCallback = (err: Error | null, result: { current: number, ttl: number } | null) => void
@@ -119,10 +120,11 @@ export default fp(async (fastify) => {
     }
   }
 
+  const ipKey = (request: FastifyRequest) => ipCountingKey(clientIp(request))
   const perIp: Record<IpLimit, preHandlerAsyncHookHandler> = {
-    login: limiter('login-ip', config.RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE, 60_000, clientIp),
-    send: limiter('send-ip', config.RATE_LIMIT_SEND_PER_IP_PER_MINUTE, 60_000, clientIp),
-    verify: limiter('verify-ip', config.RATE_LIMIT_VERIFY_PER_IP_PER_MINUTE, 60_000, clientIp)
+    login: limiter('login-ip', config.RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE, 60_000, ipKey),
+    send: limiter('send-ip', config.RATE_LIMIT_SEND_PER_IP_PER_MINUTE, 60_000, ipKey),
+    verify: limiter('verify-ip', config.RATE_LIMIT_VERIFY_PER_IP_PER_MINUTE, 60_000, ipKey)
   }
   fastify.decorate('limitPerIp', (limit: IpLimit) => perIp[limit])
   fastify.decorate('checkReportedIp', async (request: FastifyRequest) => {
