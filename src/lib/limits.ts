@@ -63,3 +63,8 @@ export const DB_CONNECT_TIMEOUT_MS = 5_000
  * server's statement_timeout; every query of this service is an indexed lookup or one-row write.
  */
 export const DB_QUERY_TIMEOUT_MS = 5_000
+/**
+ * A recovery code replaced this recently, during the login being answered, means a wrong
+ * answer was probably the double submit of the code just consumed: refunded, not counted.
+ */
+export const RECOVERY_DOUBLE_SUBMIT_WINDOW_MS = 5_000
