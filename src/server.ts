@@ -18,6 +18,10 @@ async function main (): Promise<void> {
       process.exit(1)
     }, SHUTDOWN_GRACE_MS)
     timer.unref()
+    // A keep-alive connection whose request was in flight at the signal turns idle only once
+    // it is answered; Fastify closes idle connections once, at close time, so sweep until exit.
+    const sweep = setInterval(() => { app.server.closeIdleConnections() }, 100)
+    sweep.unref()
     app.close().then(() => process.exit(0), (err) => {
       app.log.error({ err }, 'shutdown failed')
       process.exit(1)

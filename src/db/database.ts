@@ -5,6 +5,7 @@ import { PrismaPg } from '@prisma/adapter-pg'
 import { PGlite } from '@electric-sql/pglite'
 import { PrismaPGlite } from 'pglite-prisma-adapter'
 import { PrismaClient } from '../generated/prisma/client.js'
+import { DB_CONNECT_TIMEOUT_MS, DB_QUERY_TIMEOUT_MS } from '../lib/limits.js'
 
 /** One connection used for migrations: it holds the advisory lock for as long as it lives. */
 export interface SqlConnection {
@@ -34,7 +35,16 @@ export async function createDatabase (options: DatabaseOptions): Promise<Databas
 }
 
 function createPostgres (connectionString: string, max: number): Database {
-  const pool = new pg.Pool({ connectionString, max, connectionTimeoutMillis: 5_000 })
+  // Without these a database that stops answering (a dropped network, not a refused
+  // connection) would hold every request open forever. Migrations use their own client below,
+  // without a query timeout: they may wait minutes for another instance's lock.
+  const pool = new pg.Pool({
+    connectionString,
+    max,
+    connectionTimeoutMillis: DB_CONNECT_TIMEOUT_MS,
+    query_timeout: DB_QUERY_TIMEOUT_MS,
+    statement_timeout: DB_QUERY_TIMEOUT_MS
+  })
   // An idle client that loses its server must not crash the process; the next query reports it.
   pool.on('error', () => {})
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) })
@@ -42,7 +52,7 @@ function createPostgres (connectionString: string, max: number): Database {
     kind: 'postgres',
     prisma,
     async connect () {
-      const client = new pg.Client({ connectionString, connectionTimeoutMillis: 5_000 })
+      const client = new pg.Client({ connectionString, connectionTimeoutMillis: DB_CONNECT_TIMEOUT_MS })
       client.on('error', () => {})
       await client.connect()
       return {

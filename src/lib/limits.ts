@@ -72,3 +72,16 @@ export const ARGON2_DEFAULTS = { memoryCost: 19_456, timeCost: 2, parallelism: 1
 
 /** Events returned per page at most. */
 export const EVENTS_PAGE_MAX = 200
+
+/** Wait for a new PostgreSQL connection: a database that is away answers 503 quickly instead of queueing requests. */
+export const DB_CONNECT_TIMEOUT_MS = 5_000
+/**
+ * Longest a request's query may run, both client-side (a silent network drop) and as the
+ * server's statement_timeout; every query of this service is an indexed lookup or one-row write.
+ */
+export const DB_QUERY_TIMEOUT_MS = 5_000
+/**
+ * A recovery code replaced this recently, during the login being answered, means a wrong
+ * answer was probably the double submit of the code just consumed: refunded, not counted.
+ */
+export const RECOVERY_DOUBLE_SUBMIT_WINDOW_MS = 5_000

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { PrismaClient } from '../generated/prisma/client.js'
-import { MAX_RECOVERY_FAILURES } from '../lib/limits.js'
+import { MAX_RECOVERY_FAILURES, RECOVERY_DOUBLE_SUBMIT_WINDOW_MS } from '../lib/limits.js'
 import { canonicalRecoveryCode, generateRecoveryCode } from '../lib/recovery-codes.js'
 import type { Passwords } from '../plugins/app/passwords.js'
 import type { EnrolledFactors, Method, SecondFactor } from './method.js'
@@ -17,7 +17,8 @@ export type RecoveryCheck =
 export interface RecoveryCode extends SecondFactor {
   /** Replaces the user's code (the old one stops working) and returns the new one, in clear, once. */
   issue (userId: string): Promise<{ code: string, createdAt: Date }>
-  check (userId: string, input: string): Promise<RecoveryCheck>
+  /** `challengeCreatedAt`: when the login being answered began, to recognise a double submit that lost the race. */
+  check (userId: string, input: string, challengeCreatedAt?: Date): Promise<RecoveryCheck>
 }
 
 export function createRecoveryCode ({ prisma, passwords }: { prisma: PrismaClient, passwords: Passwords }): RecoveryCode {
@@ -40,9 +41,12 @@ export function createRecoveryCode ({ prisma, passwords }: { prisma: PrismaClien
       return { code, createdAt }
     },
 
-    async check (userId, input) {
+    async check (userId, input, challengeCreatedAt) {
       // The attempt is counted BEFORE the hash is checked: N simultaneous guesses can
       // reserve at most MAX_RECOVERY_FAILURES checks between them, never more.
+      // Read before reserving: a concurrent winner that consumes the code meanwhile is then
+      // seen as `already_used` below instead of as a wrong guess.
+      const stored = await prisma.recoveryCode.findUnique({ where: { userId } })
       const reserved = await prisma.$queryRaw<Array<{ recovery_failures: number }>>`
         UPDATE users SET recovery_failures = recovery_failures + 1
          WHERE id = ${userId} AND locked_at IS NULL AND recovery_failures < ${MAX_RECOVERY_FAILURES}::int
@@ -52,9 +56,17 @@ export function createRecoveryCode ({ prisma, passwords }: { prisma: PrismaClien
         const user = await prisma.user.findUnique({ where: { id: userId }, select: { lockedAt: true } })
         return { outcome: 'refused', locked: user?.lockedAt != null }
       }
-      const stored = await prisma.recoveryCode.findUnique({ where: { userId } })
       const matches = stored !== null && await passwords.verify(stored.codeHash, canonicalRecoveryCode(input))
       if (!matches) {
+        // The winner of a double submit deletes the code and issues a new one: a loser that
+        // read after that sees only the new code. A code issued during this login, moments
+        // ago, means the input was most likely that consumed code: not a guess, refund it.
+        const current = stored ?? await prisma.recoveryCode.findUnique({ where: { userId } })
+        if (challengeCreatedAt !== undefined && current !== null && current.createdAt > challengeCreatedAt &&
+            Date.now() - current.createdAt.getTime() < RECOVERY_DOUBLE_SUBMIT_WINDOW_MS) {
+          await prisma.$executeRaw`UPDATE users SET recovery_failures = GREATEST(recovery_failures - 1, 0) WHERE id = ${userId}`
+          return { outcome: 'already_used' }
+        }
         return { outcome: 'wrong', attemptsRemaining: MAX_RECOVERY_FAILURES - attempt, lock: attempt >= MAX_RECOVERY_FAILURES }
       }
       const { count } = await prisma.recoveryCode.deleteMany({ where: { id: stored.id } })

@@ -20,7 +20,9 @@ function describeValidation (context: string | undefined, issue: ValidationIssue
 }
 
 // Connection-level failures of either driver: the database is away, not the request wrong.
-const UNAVAILABLE = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Connection terminated|timeout exceeded when trying to connect|terminating connection|the database system is|Can't reach database|connection (?:is )?(?:closed|ended)/i
+// "Query read timeout" and "canceling statement due to statement timeout" come from the
+// pool's query timeouts (src/lib/limits.ts DB_QUERY_TIMEOUT_MS): a database that stopped answering.
+const UNAVAILABLE = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Connection terminated|timeout exceeded when trying to connect|terminating connection|the database system is|Can't reach database|connection (?:is )?(?:closed|ended)|Query read timeout|canceling statement due to statement timeout|Client has encountered a connection error/i
 
 export function isDatabaseUnavailable (err: unknown): boolean {
   const code = prismaCode(err)

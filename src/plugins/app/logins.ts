@@ -259,7 +259,7 @@ export function createLogins (deps: LoginsDeps): Logins {
     async recover (challengeId, input, context) {
       const challenge = await openChallenge(challengeId)
       const userId = challenge.userId
-      const check = await recoveryCode.check(userId, input.recoveryCode)
+      const check = await recoveryCode.check(userId, input.recoveryCode, challenge.createdAt)
       switch (check.outcome) {
         case 'refused':
           if (check.locked) throw locked()
