@@ -3,6 +3,8 @@ import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, ran
 export interface Secrets {
   /** HMAC of a one-time code bound to its challenge: a stored hash is useless for another challenge. */
   codeHash (challengeId: string, code: string): string
+  /** HMAC of a recovery code: the code is 99 random bits, so a keyed fast hash is as strong as argon2 here. */
+  recoveryCodeHash (code: string): string
   /** Constant-time comparison of two hex digests. */
   sameHash (a: string, b: string): boolean
   /** Keyed blind index: equality lookups on a value stored only encrypted. */
@@ -19,12 +21,16 @@ function derive (secretKey: Buffer, label: string): Buffer {
 export function createSecrets (secretKey: Buffer): Secrets {
   const codeKey = derive(secretKey, 'otp-code')
   const indexKey = derive(secretKey, 'blind-index')
+  const recoveryKey = derive(secretKey, 'recovery-code')
   const encryptionKey = derive(secretKey, 'encryption')
   const keyId = createHash('sha256').update(encryptionKey).digest('hex').slice(0, 8)
 
   return {
     codeHash (challengeId, code) {
       return createHmac('sha256', codeKey).update(`${challengeId}:${code}`).digest('hex')
+    },
+    recoveryCodeHash (code) {
+      return createHmac('sha256', recoveryKey).update(code).digest('hex')
     },
     sameHash (a, b) {
       const left = Buffer.from(a, 'hex')
