@@ -28,6 +28,11 @@ const ARGON2 = { memoryCost: num('ARGON2_MEMORY_COST', 19_456), timeCost: num('A
 const HASH_CONCURRENCY = num('HASH_CONCURRENCY', 2)
 const HASH_MAX_WAIT_MS = num('HASH_MAX_WAIT_MS', 2000)
 const PRELOAD = ['--require', './dist/thread-pool.cjs']
+// glibc raises its mmap threshold after the first 19 MiB argon2 block is freed, after which
+// every block lands in a per-thread arena and stays resident (~76 MB more RSS with 4 pool
+// threads). A fixed threshold hands each block back to the OS. The start script sets the same.
+const MALLOC_ENV = { MALLOC_MMAP_THRESHOLD_: '131072' }
+const PROFILE = env.BENCH_CPU_PROF === '1' ? ['--cpu-prof', '--cpu-prof-dir=bench/results/profiles'] : []
 const TSX = ['--import', 'tsx']
 
 const children = new Set<ChildProcess>()
@@ -83,9 +88,9 @@ interface Service { url: string, pid: number, child: ChildProcess, readyMs: numb
 async function startService (serviceEnv: Record<string, string>): Promise<Service> {
   const port = await freePort()
   const started = process.hrtime.bigint()
-  const child = spawn(process.execPath, [...PRELOAD, 'dist/server.js'], {
+  const child = spawn(process.execPath, [...PRELOAD, ...(serviceEnv.LOG_LEVEL === 'warn' ? [] : PROFILE), 'dist/server.js'], {
     cwd: ROOT,
-    env: { ...env, ...serviceEnv, PORT: String(port), HOST: '127.0.0.1' },
+    env: { ...env, ...MALLOC_ENV, ...serviceEnv, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'ignore', 'inherit']
   })
   children.add(child)
@@ -229,7 +234,8 @@ async function main () {
     // Start to ready, migrations already applied: the measured instance's own start.
     const service = await startService(baseEnv)
     const startReadyMs = Math.round(service.readyMs)
-    log(`service ready in ${startReadyMs} ms`)
+    const rssIdle = rssMb(service.pid)
+    log(`service ready in ${startReadyMs} ms, RSS ${rssIdle} MB`)
     const loginUsers = await pool(20, 4, async () => await enrolledUser(service.url))
     const auth = { authorization: `Bearer ${API_KEY}` }
     const slice = <T>(list: T[], level: number) => list.slice(LEVELS.indexOf(level) * PER_LEVEL, (LEVELS.indexOf(level) + 1) * PER_LEVEL)
@@ -355,7 +361,7 @@ async function main () {
       machine: { cores: (await import('node:os')).availableParallelism(), node: process.version, threadPool: argon2.threadPool, argon2: ARGON2, hashConcurrency: HASH_CONCURRENCY },
       ceilings, scenarios, ratios, unexpected,
       flood: { connections: FLOOD_CONNECTIONS, flood, verifyDuringFlood: floodVerify, healthDuringFlood: floodHealth, serverCpuPercent: floodCpu, maxLoginBoundMs: HASH_MAX_WAIT_MS + 1000 },
-      memory: { rssAfterRunMb: rssAfterRun, soakSeconds: SOAK_S, soakStartRssMb: soakStartRss, soakEndRssMb: soakEndRss, soak },
+      memory: { rssIdleMb: rssIdle, rssAfterRunMb: rssAfterRun, soakSeconds: SOAK_S, soakStartRssMb: soakStartRss, soakEndRssMb: soakEndRss, soak },
       startReadyMs, seedSeconds, totalSeconds: Math.round((Date.now() - t0) / 1000), targets
     }
 
@@ -380,7 +386,7 @@ async function main () {
     const fmt = (r: string[]) => '| ' + r.map((cell, i) => cell.padEnd(widths[i]!)).join(' | ') + ' |'
     const table = [fmt(rows[0]!), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...rows.slice(1).map(fmt)].join('\n')
     const footer = [
-      `start to ready: ${startReadyMs} ms; RSS after run ${rssAfterRun} MB; soak ${SOAK_S} s RSS ${soakStartRss} → ${soakEndRss} MB`,
+      `start to ready: ${startReadyMs} ms; RSS idle ${rssIdle} MB, after run ${rssAfterRun} MB; soak ${SOAK_S} s RSS ${soakStartRss} → ${soakEndRss} MB`,
       `targets: ${Object.entries(targets).map(([k, v]) => `${k} ${v ? 'met' : 'MISSED'}`).join(', ')}`
     ].join('\n')
     const json = JSON.stringify(summary)
