@@ -28,10 +28,11 @@ const ARGON2 = { memoryCost: num('ARGON2_MEMORY_COST', 19_456), timeCost: num('A
 const HASH_CONCURRENCY = num('HASH_CONCURRENCY', 2)
 const HASH_MAX_WAIT_MS = num('HASH_MAX_WAIT_MS', 2000)
 const PRELOAD = ['--require', './dist/thread-pool.cjs']
-// glibc raises its mmap threshold after the first 19 MiB argon2 block is freed, after which
-// every block lands in a per-thread arena and stays resident (~76 MB more RSS with 4 pool
-// threads). A fixed threshold hands each block back to the OS. The start script sets the same.
-const MALLOC_ENV = { MALLOC_MMAP_THRESHOLD_: '131072' }
+// argon2 allocates 19 MiB per hash with malloc; glibc gives each pool thread its own arena,
+// where freed blocks stay resident. Two arenas (HASH_CONCURRENCY hashes at once) cap that at
+// ~40 MB without slowing hashing. (A fixed MALLOC_MMAP_THRESHOLD_ returns every block to the
+// OS instead, but the page faults made hashing 3× slower here.) The start script sets the same.
+const MALLOC_ENV = { MALLOC_ARENA_MAX: '2' }
 const PROFILE = env.BENCH_CPU_PROF === '1' ? ['--cpu-prof', '--cpu-prof-dir=bench/results/profiles'] : []
 const TSX = ['--import', 'tsx']
 
@@ -243,7 +244,7 @@ async function main () {
     // --- baselines ---
     log('baseline: argon2 ceiling')
     const argon2 = await runJson<{ perSecond: number, threadPool: number, concurrency: number }>(
-      [...PRELOAD, ...TSX, 'bench/baselines.ts', 'argon2', String(DURATION_S), String(ARGON2.memoryCost), String(ARGON2.timeCost), String(ARGON2.parallelism), String(HASH_CONCURRENCY)])
+      [...PRELOAD, ...TSX, 'bench/baselines.ts', 'argon2', String(DURATION_S), String(ARGON2.memoryCost), String(ARGON2.timeCost), String(ARGON2.parallelism), String(HASH_CONCURRENCY)], MALLOC_ENV)
     log('baseline: bare UPDATE route')
     const barePort = await freePort()
     const bare = spawn(process.execPath, [...TSX, 'bench/baselines.ts', 'bare-update', databaseUrl(dbName), String(barePort)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] })
