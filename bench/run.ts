@@ -17,7 +17,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const env = process.env
 const num = (name: string, fallback: number) => env[name] === undefined || env[name] === '' ? fallback : Number(env[name])
 const DURATION_S = num('BENCH_DURATION_S', 5)
-const PER_LEVEL = num('BENCH_REQUESTS', 800)
+const PER_LEVEL = num('BENCH_REQUESTS', 500)
 const SOAK_S = num('BENCH_SOAK_S', 120)
 const FLOOD_CONNECTIONS = num('BENCH_FLOOD_CONNECTIONS', 200)
 const LEVELS = [10, 50]
