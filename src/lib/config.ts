@@ -4,7 +4,7 @@ import { isIP } from 'node:net'
 import { join, resolve } from 'node:path'
 import { getCountries, type CountryCode } from 'libphonenumber-js/max'
 import {
-  ARGON2_DEFAULTS, DEFAULT_API_KEY_PER_MINUTE, DEFAULT_LOGIN_PER_IP_PER_MINUTE, DEFAULT_SEND_PER_IP_PER_MINUTE,
+  ARGON2_DEFAULTS, HASH_CONCURRENCY, HASH_MAX_WAIT_MS, HASH_QUEUE_MAX, RESEND_COOLDOWN_MS, DEFAULT_API_KEY_PER_MINUTE, DEFAULT_LOGIN_PER_IP_PER_MINUTE, DEFAULT_SEND_PER_IP_PER_MINUTE,
   DEFAULT_SMS_PER_IP_PER_HOUR, DEFAULT_SMS_PER_NUMBER_PER_DAY, DEFAULT_SMS_PER_NUMBER_PER_HOUR,
   DEFAULT_SMS_PER_PREFIX_PER_DAY, DEFAULT_VERIFY_PER_IP_PER_MINUTE
 } from './limits.js'
@@ -168,7 +168,11 @@ const schema = {
   SMS_PER_PREFIX_PER_DAY: { describe: 'codes sent to one country calling code per day; 0 turns the limit off', parse: integer(DEFAULT_SMS_PER_PREFIX_PER_DAY, 0, 100_000_000) },
   ARGON2_MEMORY_COST: { describe: 'argon2id memory in KiB', parse: integer(ARGON2_DEFAULTS.memoryCost, 1024, 4_194_304) },
   ARGON2_TIME_COST: { describe: 'argon2id iterations', parse: integer(ARGON2_DEFAULTS.timeCost, 1, 100) },
-  ARGON2_PARALLELISM: { describe: 'argon2id lanes', parse: integer(ARGON2_DEFAULTS.parallelism, 1, 16) }
+  ARGON2_PARALLELISM: { describe: 'argon2id lanes', parse: integer(ARGON2_DEFAULTS.parallelism, 1, 16) },
+  HASH_CONCURRENCY: { describe: 'argon2 hashes in flight at once', parse: integer(HASH_CONCURRENCY, 1, 64) },
+  HASH_QUEUE_MAX: { describe: 'argon2 hashes waiting for a slot before 503 overloaded', parse: integer(HASH_QUEUE_MAX, 0, 10_000) },
+  HASH_MAX_WAIT_MS: { describe: 'longest wait for an argon2 slot before 503 overloaded', parse: integer(HASH_MAX_WAIT_MS, 1, 60_000) },
+  RESEND_COOLDOWN_SECONDS: { describe: 'minimum wait between two sends of one challenge', parse: integer(RESEND_COOLDOWN_MS / 1000, 0, 3600) }
 } satisfies Record<string, Spec<unknown>>
 
 type Schema = typeof schema

@@ -10,7 +10,7 @@ export const CHALLENGE_TTL_MS = 15 * 60_000
 export const MAX_CODE_ATTEMPTS_PER_CHALLENGE = 5
 /** Sends per challenge (contract section 3): caps SMS cost of one login. */
 export const MAX_SENDS_PER_CHALLENGE = 5
-/** Minimum wait between two sends of one challenge (contract section 3). */
+/** Minimum wait between two sends of one challenge (contract section 3); RESEND_COOLDOWN_SECONDS overrides it. */
 export const RESEND_COOLDOWN_MS = 30_000
 
 /** Wrong recovery codes in a row that lock the account until support unlocks it (contract section 3). */
@@ -69,6 +69,16 @@ export const BODY_LIMIT_BYTES = 16 * 1024
 
 /** OWASP Password Storage Cheat Sheet's argon2id baseline: m=19 MiB, t=2, p=1. */
 export const ARGON2_DEFAULTS = { memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const
+
+/**
+ * argon2 admission control (src/lib/hash-gate.ts). Two hashes in flight keep both cores of
+ * a small host busy without letting hashing take every thread-pool thread.
+ */
+export const HASH_CONCURRENCY = 2
+/** Hashes waiting for a slot: beyond this a login is refused at once (503 overloaded), not queued. */
+export const HASH_QUEUE_MAX = 64
+/** Longest a login waits for a hash slot: a user would rather retry than stare at a spinner. */
+export const HASH_MAX_WAIT_MS = 2_000
 
 /** Events returned per page at most. */
 export const EVENTS_PAGE_MAX = 200

@@ -3,6 +3,8 @@ import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, ran
 export interface Secrets {
   /** HMAC of a one-time code bound to its challenge: a stored hash is useless for another challenge. */
   codeHash (challengeId: string, code: string): string
+  /** HMAC of a recovery code: the code is 99 random bits, so a keyed fast hash is as strong as argon2 here. */
+  recoveryCodeHash (code: string): string
   /** Constant-time comparison of two hex digests. */
   sameHash (a: string, b: string): boolean
   /** Keyed blind index: equality lookups on a value stored only encrypted. */
@@ -33,6 +35,7 @@ function encryptionKeyOf (secretKey: Buffer): { id: string, key: Buffer } {
 export function createSecrets (secretKey: Buffer, previousKey?: Buffer): Secrets {
   const codeKey = derive(secretKey, 'otp-code')
   const indexKey = derive(secretKey, 'blind-index')
+  const recoveryKey = derive(secretKey, 'recovery-code')
   const current = encryptionKeyOf(secretKey)
   const encryptionKey = current.key
   const keyId = current.id
@@ -45,6 +48,9 @@ export function createSecrets (secretKey: Buffer, previousKey?: Buffer): Secrets
   return {
     codeHash (challengeId, code) {
       return createHmac('sha256', codeKey).update(`${challengeId}:${code}`).digest('hex')
+    },
+    recoveryCodeHash (code) {
+      return createHmac('sha256', recoveryKey).update(code).digest('hex')
     },
     sameHash (a, b) {
       const left = Buffer.from(a, 'hex')

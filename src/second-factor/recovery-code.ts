@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { PrismaClient } from '../generated/prisma/client.js'
 import { MAX_RECOVERY_FAILURES, RECOVERY_DOUBLE_SUBMIT_WINDOW_MS } from '../lib/limits.js'
 import { canonicalRecoveryCode, generateRecoveryCode } from '../lib/recovery-codes.js'
+import type { Secrets } from '../lib/secrets.js'
 import type { Passwords } from '../plugins/app/passwords.js'
 import type { EnrolledFactors, Method, SecondFactor } from './method.js'
 
@@ -19,18 +20,38 @@ export interface RecoveryCode extends SecondFactor {
   issue (userId: string): Promise<{ code: string, createdAt: Date }>
   /** `challengeCreatedAt`: when the login being answered began, to recognise a double submit that lost the race. */
   check (userId: string, input: string, challengeCreatedAt?: Date): Promise<RecoveryCheck>
+  /** Whether a stored code hash (HMAC or, from before, argon2) accepts `input`; no counting. */
+  matches (stored: string, input: string): Promise<boolean>
 }
 
-export function createRecoveryCode ({ prisma, passwords }: { prisma: PrismaClient, passwords: Passwords }): RecoveryCode {
+/**
+ * Recovery codes are stored as `hmac-sha256$<hex>` under a key derived from SECRET_KEY.
+ * argon2 exists to make guessing a low-entropy password from a stolen hash expensive; a
+ * recovery code is 99 random bits, so no guessing is feasible at any hash speed, and a stolen
+ * table without SECRET_KEY gives nothing to test guesses against. The slow hash would only
+ * double the argon2 cost of a recovery login (one verify for the old code, one hash for the
+ * new) and put recovery behind the password flood's admission queue. Codes stored as argon2
+ * hashes before this change stay verifiable; they are replaced by HMAC ones on next issue.
+ */
+const HMAC_PREFIX = 'hmac-sha256$'
+
+export function createRecoveryCode ({ prisma, passwords, secrets }: { prisma: PrismaClient, passwords: Passwords, secrets: Secrets }): RecoveryCode {
+  async function matches (stored: string, input: string): Promise<boolean> {
+    const code = canonicalRecoveryCode(input)
+    if (stored.startsWith(HMAC_PREFIX)) return secrets.sameHash(stored.slice(HMAC_PREFIX.length), secrets.recoveryCodeHash(code))
+    return await passwords.verify(stored, code)
+  }
+
   return {
     methods: ['recovery'],
+    matches,
     availableFor (factors: EnrolledFactors): Method[] {
       return factors.hasRecoveryCode ? ['recovery'] : []
     },
 
     async issue (userId) {
       const code = generateRecoveryCode()
-      const codeHash = await passwords.hash(canonicalRecoveryCode(code))
+      const codeHash = HMAC_PREFIX + secrets.recoveryCodeHash(canonicalRecoveryCode(code))
       const createdAt = new Date()
       // One statement, so two issues at once cannot both find no row and both insert. The new id
       // voids the old code: a check that read the old row consumes by id and finds nothing.
@@ -56,8 +77,8 @@ export function createRecoveryCode ({ prisma, passwords }: { prisma: PrismaClien
         const user = await prisma.user.findUnique({ where: { id: userId }, select: { lockedAt: true } })
         return { outcome: 'refused', locked: user?.lockedAt != null }
       }
-      const matches = stored !== null && await passwords.verify(stored.codeHash, canonicalRecoveryCode(input))
-      if (!matches) {
+      const right = stored !== null && await matches(stored.codeHash, input)
+      if (!right || stored === null) {
         // The winner of a double submit deletes the code and issues a new one: a loser that
         // read after that sees only the new code. A code issued during this login, moments
         // ago, means the input was most likely that consumed code: not a guess, refund it.

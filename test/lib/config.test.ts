@@ -43,6 +43,18 @@ t.test('defaults: development, console codes, US,CA, support@studiopro.com', asy
   t.equal(config.DATABASE_URL, undefined)
   t.equal(config.SECRET_KEY, undefined)
   t.same([config.ARGON2_MEMORY_COST, config.ARGON2_TIME_COST, config.ARGON2_PARALLELISM], [19456, 2, 1], 'OWASP argon2id baseline')
+  t.same([config.HASH_CONCURRENCY, config.HASH_QUEUE_MAX, config.HASH_MAX_WAIT_MS], [2, 64, 2000], 'argon2 admission control')
+  t.equal(config.RESEND_COOLDOWN_SECONDS, 30, 'the contract\'s 30 s between sends')
+})
+
+t.test('the resend cooldown and the hash gate accept their ranges and refuse the rest', async (t) => {
+  t.equal(parseConfig({ RESEND_COOLDOWN_SECONDS: '0' }).RESEND_COOLDOWN_SECONDS, 0, 'benchmarks may turn it off')
+  t.equal(parseConfig({ RESEND_COOLDOWN_SECONDS: '3600' }).RESEND_COOLDOWN_SECONDS, 3600)
+  t.match(refusal(t, { RESEND_COOLDOWN_SECONDS: '3601' }, 'RESEND_COOLDOWN_SECONDS'), /0 to 3600/)
+  t.match(refusal(t, { RESEND_COOLDOWN_SECONDS: '-1' }, 'RESEND_COOLDOWN_SECONDS'), /whole number/)
+  t.match(refusal(t, { HASH_CONCURRENCY: '0' }, 'HASH_CONCURRENCY'), /1 to 64/)
+  t.equal(parseConfig({ HASH_QUEUE_MAX: '0' }).HASH_QUEUE_MAX, 0, 'no queue: refuse whenever every slot is busy')
+  t.match(refusal(t, { HASH_MAX_WAIT_MS: '0' }, 'HASH_MAX_WAIT_MS'), /1 to 60000/)
 })
 
 t.test('configured Twilio is the default provider', async (t) => {

@@ -1,7 +1,6 @@
 // Contract section 2: phones and the recovery code, the Security settings page (scope `users`).
 import t from 'tap'
 import { PHONE_VERIFICATIONS_PER_HOUR } from '../../src/lib/limits.js'
-import { canonicalRecoveryCode } from '../../src/lib/recovery-codes.js'
 import { buildTestApp, createUser, enrolledUser, enrolPhone, phoneNumber, startLogin } from '../helpers/app.js'
 import { assertProblem } from '../helpers/problem.js'
 
@@ -27,7 +26,7 @@ async function liveRecoveryCodes (userId: string, codes: string[]) {
   const row = await ctx.db.prisma.recoveryCode.findUnique({ where: { userId } })
   if (row === null) return []
   const live: string[] = []
-  for (const code of codes) if (await ctx.app.passwords.verify(row.codeHash, canonicalRecoveryCode(code))) live.push(code)
+  for (const code of codes) if (await ctx.app.secondFactors.recoveryCode.matches(row.codeHash, code)) live.push(code)
   return live
 }
 /** A wrong guess you would not make by accident: differs from `code` in every digit. */

@@ -2,7 +2,8 @@ import fp from 'fastify-plugin'
 import argon2 from 'argon2'
 import { dictionary } from '@zxcvbn-ts/language-common'
 import { ApiError } from '../../lib/errors.js'
-import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../../lib/limits.js'
+import { createHashGate, type HashGate } from '../../lib/hash-gate.js'
+import { HASH_CONCURRENCY, HASH_MAX_WAIT_MS, HASH_QUEUE_MAX, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../../lib/limits.js'
 
 export interface Argon2Cost { memoryCost: number, timeCost: number, parallelism: number }
 
@@ -18,22 +19,29 @@ export interface Passwords {
 // zxcvbn-ts's list of the most common leaked passwords; a Set makes each check one lookup.
 const COMMON_PASSWORDS = new Set(dictionary['passwords-common'] as string[])
 
-export function createPasswords (cost: Argon2Cost): Passwords {
+const DEFAULT_GATE = { concurrency: HASH_CONCURRENCY, queueMax: HASH_QUEUE_MAX, maxWaitMs: HASH_MAX_WAIT_MS }
+
+/** Every argon2 call goes through `gate`: past its queue a caller gets 503 overloaded at once. */
+export function createPasswords (cost: Argon2Cost, gate: HashGate = createHashGate(DEFAULT_GATE)): Passwords {
   const options: argon2.HashOptions & { raw?: false } = { type: argon2.argon2id, ...cost }
   let dummyHash: Promise<string> | undefined
 
   return {
-    hash: async (secret) => await argon2.hash(secret, options),
+    hash: async (secret) => await gate.run(async () => await argon2.hash(secret, options)),
     async verify (hash, secret) {
-      try {
-        return await argon2.verify(hash, secret)
-      } catch {
-        return false
-      }
+      return await gate.run(async () => {
+        try {
+          return await argon2.verify(hash, secret)
+        } catch {
+          return false
+        }
+      })
     },
     async verifyDummy (secret) {
+      // The dummy hash is made outside the gate (once, at start-up), the verify inside it.
       dummyHash ??= argon2.hash('dummy password for unknown emails', options)
-      await argon2.verify(await dummyHash, secret).catch(() => false)
+      const hash = await dummyHash
+      await gate.run(async () => await argon2.verify(hash, secret).catch(() => false))
     },
     assertStrong (password, email) {
       if (password.length < PASSWORD_MIN_LENGTH || password.length > PASSWORD_MAX_LENGTH) {
@@ -58,7 +66,11 @@ export default fp(async (fastify) => {
     memoryCost: fastify.config.ARGON2_MEMORY_COST,
     timeCost: fastify.config.ARGON2_TIME_COST,
     parallelism: fastify.config.ARGON2_PARALLELISM
-  })
+  }, createHashGate({
+    concurrency: fastify.config.HASH_CONCURRENCY,
+    queueMax: fastify.config.HASH_QUEUE_MAX,
+    maxWaitMs: fastify.config.HASH_MAX_WAIT_MS
+  }))
   // Hash the dummy once before traffic, so the first unknown email costs what the others do.
   await passwords.verifyDummy('warm-up')
   fastify.decorate('passwords', passwords)

@@ -1,5 +1,4 @@
 import fp from 'fastify-plugin'
-import { RESEND_COOLDOWN_MS } from '../../lib/limits.js'
 import { createPhoneCode, type PhoneCode } from '../../second-factor/phone-code.js'
 import { createRecoveryCode, type RecoveryCode } from '../../second-factor/recovery-code.js'
 
@@ -18,8 +17,8 @@ export default fp(async (fastify) => {
       prisma: fastify.prisma,
       secrets: fastify.secrets,
       notifier: fastify.notifier,
-      resendCooldownMs: RESEND_COOLDOWN_MS
+      resendCooldownMs: fastify.config.RESEND_COOLDOWN_SECONDS * 1000
     }),
-    recoveryCode: createRecoveryCode({ prisma: fastify.prisma, passwords: fastify.passwords })
+    recoveryCode: createRecoveryCode({ prisma: fastify.prisma, passwords: fastify.passwords, secrets: fastify.secrets })
   })
 }, { name: 'second-factors', dependencies: ['database', 'notifier', 'passwords'] })

@@ -1,0 +1,412 @@
+// `npm run bench`: builds the service, starts it on a fresh PostgreSQL database with a fake
+// Twilio on 127.0.0.1, seeds users, and measures every scenario next to its ceiling measured
+// in the same run (these machines are shared: only ratios within one run mean anything).
+// Prints a table, then one line of JSON with every figure and ratio; writes both to bench/results/.
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import pg from 'pg'
+import { startFakeTwilio, extractCode } from '../test/helpers/fake-twilio.js'
+import type { LoadRequest, LoadResult, LoadSpec } from './load.js'
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+const env = process.env
+const num = (name: string, fallback: number) => env[name] === undefined || env[name] === '' ? fallback : Number(env[name])
+const DURATION_S = num('BENCH_DURATION_S', 5)
+const PER_LEVEL = num('BENCH_REQUESTS', 500)
+const SOAK_S = num('BENCH_SOAK_S', 120)
+const FLOOD_CONNECTIONS = num('BENCH_FLOOD_CONNECTIONS', 200)
+const LEVELS = [10, 50]
+const ADMIN_URL = env.BENCH_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+const API_KEY = 'bench-bootstrap-key-' + randomBytes(12).toString('hex')
+const PASSWORD = 'Pirouette-Jete-1987!'
+const ARGON2 = { memoryCost: num('ARGON2_MEMORY_COST', 19_456), timeCost: num('ARGON2_TIME_COST', 2), parallelism: num('ARGON2_PARALLELISM', 1) }
+const HASH_CONCURRENCY = num('HASH_CONCURRENCY', 2)
+const HASH_MAX_WAIT_MS = num('HASH_MAX_WAIT_MS', 2000)
+const PRELOAD = ['--require', './dist/thread-pool.cjs']
+// argon2 allocates 19 MiB per hash with malloc; glibc gives each pool thread its own arena,
+// where freed blocks stay resident. Two arenas (HASH_CONCURRENCY hashes at once) cap that at
+// ~40 MB without slowing hashing. (A fixed MALLOC_MMAP_THRESHOLD_ returns every block to the
+// OS instead, but the page faults made hashing 3× slower here.) The start script sets the same.
+const MALLOC_ENV = { MALLOC_ARENA_MAX: '2' }
+const PROFILE = env.BENCH_CPU_PROF === '1' ? ['--cpu-prof', '--cpu-prof-dir=bench/results/profiles'] : []
+const TSX = ['--import', 'tsx']
+
+const children = new Set<ChildProcess>()
+const log = (line: string) => process.stderr.write(`[bench] ${line}\n`)
+
+async function freePort (): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const server = createServer()
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as { port: number }).port
+      server.close(() => resolve(port))
+    })
+    server.on('error', reject)
+  })
+}
+
+function databaseUrl (name: string) {
+  const url = new URL(ADMIN_URL)
+  url.pathname = `/${name}`
+  return url.toString()
+}
+
+async function admin (sql: string) {
+  const client = new pg.Client({ connectionString: ADMIN_URL })
+  await client.connect()
+  try { await client.query(sql) } finally { await client.end() }
+}
+
+/** Runs a child to completion and returns its last stdout line as JSON. */
+async function runJson<T> (args: string[], childEnv: NodeJS.ProcessEnv = {}): Promise<T> {
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...env, ...childEnv }, stdio: ['ignore', 'pipe', 'inherit'] })
+  children.add(child)
+  let out = ''
+  child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString() })
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
+  children.delete(child)
+  if (code !== 0) throw new Error(`${args.join(' ')} exited ${code}`)
+  return JSON.parse(out.trim().split('\n').at(-1) as string) as T
+}
+
+let specCounter = 0
+const specDir = mkdtempSync(join(tmpdir(), 'spa-bench-'))
+async function load (spec: LoadSpec): Promise<LoadResult> {
+  const file = join(specDir, `spec-${++specCounter}.json`)
+  writeFileSync(file, JSON.stringify(spec))
+  return await runJson<LoadResult>([...TSX, 'bench/load.ts', file])
+}
+
+// --- the service under test ---------------------------------------------------------------
+
+interface Service { url: string, pid: number, child: ChildProcess, readyMs: number }
+
+async function startService (serviceEnv: Record<string, string>): Promise<Service> {
+  const port = await freePort()
+  const started = process.hrtime.bigint()
+  const child = spawn(process.execPath, [...PRELOAD, ...(serviceEnv.LOG_LEVEL === 'warn' ? [] : PROFILE), 'dist/server.js'], {
+    cwd: ROOT,
+    env: { ...env, ...MALLOC_ENV, ...serviceEnv, PORT: String(port), HOST: '127.0.0.1' },
+    stdio: ['ignore', 'ignore', 'inherit']
+  })
+  children.add(child)
+  const url = `http://127.0.0.1:${port}`
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`service exited ${child.exitCode} before it was ready`)
+    try {
+      const response = await fetch(`${url}/ready`)
+      if (response.status === 200) break
+    } catch {}
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+  const readyMs = Number(process.hrtime.bigint() - started) / 1e6
+  return { url, pid: child.pid as number, child, readyMs }
+}
+
+async function stopService (service: Service) {
+  service.child.kill('SIGTERM')
+  await new Promise((resolve) => service.child.once('exit', resolve))
+  children.delete(service.child)
+}
+
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100
+/** User + system CPU seconds of a process, from /proc/<pid>/stat. */
+function cpuSeconds (pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS
+}
+function rssMb (pid: number): number {
+  const match = readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+) kB/)
+  return Math.round(Number(match?.[1] ?? 0) / 1024 * 10) / 10
+}
+
+interface Measured extends LoadResult { cpuPercent: number, rssMb: number }
+async function measure (service: Service, spec: LoadSpec): Promise<Measured> {
+  const cpu0 = cpuSeconds(service.pid)
+  const result = await load(spec)
+  const cpu = cpuSeconds(service.pid) - cpu0
+  return { ...result, cpuPercent: Math.round(cpu / result.seconds * 100), rssMb: rssMb(service.pid) }
+}
+
+// --- seeding ------------------------------------------------------------------------------
+
+const AREAS = ['415', '212', '650', '310', '646', '303', '617', '206']
+let numberCounter = 0
+function nextNumber () {
+  const n = numberCounter++
+  return `+1${AREAS[Math.floor(n / 10_000) % AREAS.length]}555${String(n % 10_000).padStart(4, '0')}`
+}
+
+async function call (base: string, method: string, path: string, body?: unknown): Promise<{ status: number, json: any }> {
+  const response = await fetch(base + path, {
+    method,
+    headers: { authorization: `Bearer ${API_KEY}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) })
+  })
+  const text = await response.text()
+  return { status: response.status, json: text === '' ? null : JSON.parse(text) }
+}
+
+async function pool<T> (count: number, parallel: number, fn: (i: number) => Promise<T>): Promise<T[]> {
+  const out: T[] = new Array(count)
+  let next = 0
+  await Promise.all(Array.from({ length: Math.min(parallel, count) }, async () => {
+    while (next < count) {
+      const i = next++
+      out[i] = await fn(i)
+    }
+  }))
+  return out
+}
+
+async function main () {
+  const t0 = Date.now()
+  log('building')
+  execFileSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] })
+
+  const dbName = `spa_bench_${process.pid}_${randomBytes(4).toString('hex')}`
+  await admin(`CREATE DATABASE "${dbName}"`)
+  const dataDir = mkdtempSync(join(tmpdir(), 'spa-bench-data-'))
+  const twilio = await startFakeTwilio()
+  const secretKey = randomBytes(32).toString('base64')
+  const baseEnv: Record<string, string> = {
+    NODE_ENV: 'production',
+    DATABASE_URL: databaseUrl(dbName),
+    DATA_DIR: dataDir,
+    SECRET_KEY: secretKey,
+    BOOTSTRAP_API_KEY: API_KEY,
+    LOG_LEVEL: env.BENCH_LOG_LEVEL ?? 'info',
+    RESEND_COOLDOWN_SECONDS: '0',
+    ...twilio.env
+  }
+
+  // The fake records every message; this follows the list instead of rescanning it per lookup.
+  const lastCode = new Map<string, string>()
+  let scanned = 0
+  const codeFor = (number: string) => {
+    for (; scanned < twilio.requests.length; scanned++) {
+      const r = twilio.requests[scanned]!
+      const code = r.sid === null ? undefined : extractCode(r.body ?? r.twiml ?? '')
+      if (code !== undefined) lastCode.set(r.to, code)
+    }
+    const code = lastCode.get(number)
+    if (code === undefined) throw new Error(`no code sent to ${number}`)
+    return code
+  }
+
+  async function enrolledUser (base: string) {
+    const email = `bench.${randomBytes(6).toString('hex')}@studio.example`
+    const user = await call(base, 'POST', '/v1/users', { email, password: PASSWORD })
+    if (user.status !== 201) throw new Error(`create user: ${user.status} ${JSON.stringify(user.json)}`)
+    const number = nextNumber()
+    const started = await call(base, 'POST', `/v1/users/${user.json.id}/phones`, { phoneNumber: number, channel: 'sms' })
+    if (started.status !== 202) throw new Error(`add phone: ${started.status} ${JSON.stringify(started.json)}`)
+    const verified = await call(base, 'POST', `/v1/users/${user.json.id}/phones/verify`, { verificationId: started.json.verificationId, code: codeFor(number) })
+    if (verified.status !== 200) throw new Error(`verify phone: ${verified.status} ${JSON.stringify(verified.json)}`)
+    return { id: user.json.id as string, email, number, recoveryCode: verified.json.recoveryCode as string }
+  }
+  async function challengeFor (base: string, user: { email: string, number: string }) {
+    const login = await call(base, 'POST', '/v1/logins', { email: user.email, password: PASSWORD })
+    if (login.status !== 200) throw new Error(`login: ${login.status} ${JSON.stringify(login.json)}`)
+    return { challengeId: login.json.challengeId as string, code: codeFor(user.number) }
+  }
+
+  try {
+    // Users whose challenges the scenarios consume are made through a seeding instance with
+    // cheap argon2: their password hashes are never checked by the measured service.
+    log('seeding (cheap-argon2 instance: migrations, challenge users)')
+    const seeder = await startService({ ...baseEnv, ARGON2_MEMORY_COST: '1024', ARGON2_TIME_COST: '1', LOG_LEVEL: 'warn', HASH_CONCURRENCY: '8' })
+    const perScenario = PER_LEVEL * LEVELS.length
+    const floodVerifies = PER_LEVEL
+    const codeUsers = await pool(perScenario + floodVerifies, 16, async () => await enrolledUser(seeder.url))
+    const codeChallenges = await pool(codeUsers.length, 16, async (i) => await challengeFor(seeder.url, codeUsers[i]!))
+    const recoveryUsers = await pool(perScenario, 16, async () => await enrolledUser(seeder.url))
+    const recoveryChallenges = await pool(recoveryUsers.length, 16, async (i) => await challengeFor(seeder.url, recoveryUsers[i]!))
+    await stopService(seeder)
+    const seedSeconds = (Date.now() - t0) / 1000
+    log(`seeded ${codeUsers.length + recoveryUsers.length} users in ${seedSeconds.toFixed(0)} s`)
+
+    // Start to ready, migrations already applied: the measured instance's own start.
+    const service = await startService(baseEnv)
+    const startReadyMs = Math.round(service.readyMs)
+    const rssIdle = rssMb(service.pid)
+    log(`service ready in ${startReadyMs} ms, RSS ${rssIdle} MB`)
+    const loginUsers = await pool(20, 4, async () => await enrolledUser(service.url))
+    const auth = { authorization: `Bearer ${API_KEY}` }
+    const slice = <T>(list: T[], level: number) => list.slice(LEVELS.indexOf(level) * PER_LEVEL, (LEVELS.indexOf(level) + 1) * PER_LEVEL)
+
+    // --- baselines ---
+    log('baseline: argon2 ceiling')
+    const argon2 = await runJson<{ perSecond: number, threadPool: number, concurrency: number }>(
+      [...PRELOAD, ...TSX, 'bench/baselines.ts', 'argon2', String(DURATION_S), String(ARGON2.memoryCost), String(ARGON2.timeCost), String(ARGON2.parallelism), String(HASH_CONCURRENCY)], MALLOC_ENV)
+    log('baseline: bare UPDATE route')
+    const barePort = await freePort()
+    const bare = spawn(process.execPath, [...TSX, 'bench/baselines.ts', 'bare-update', databaseUrl(dbName), String(barePort)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] })
+    children.add(bare)
+    await new Promise<void>((resolve) => bare.stdout.on('data', (d: Buffer) => { if (d.toString().includes('ready')) resolve() }))
+    const bareResults: Record<number, LoadResult> = {}
+    for (const connections of LEVELS) {
+      bareResults[connections] = await load({
+        url: `http://127.0.0.1:${barePort}`, connections, duration: DURATION_S,
+        requests: Array.from({ length: 1000 }, (_, i) => ({ method: 'POST', path: `/bare/${i + 1}` }))
+      })
+    }
+    bare.kill('SIGTERM')
+    children.delete(bare)
+
+    // --- scenarios ---
+    const scenarios: Record<string, Record<number, Measured>> = { login: {}, 'verify-wrong': {}, verify: {}, send: {}, recovery: {} }
+    for (const connections of LEVELS) {
+      log(`login @${connections}`)
+      scenarios.login![connections] = await measure(service, {
+        url: service.url, connections, duration: DURATION_S,
+        requests: loginUsers.map((u) => ({ method: 'POST', path: '/v1/logins', body: { email: u.email, password: PASSWORD }, headers: auth }))
+      })
+      const codes = slice(codeChallenges, connections)
+      log(`verify-wrong @${connections}`)
+      scenarios['verify-wrong']![connections] = await measure(service, {
+        url: service.url, connections, amount: codes.length,
+        requests: codes.map((c) => ({ method: 'POST', path: `/v1/logins/${c.challengeId}/verify`, body: { code: c.code === '000000' ? '111111' : '000000' }, headers: auth }))
+      })
+      log(`verify @${connections}`)
+      scenarios.verify![connections] = await measure(service, {
+        url: service.url, connections, amount: codes.length,
+        requests: codes.map((c) => ({ method: 'POST', path: `/v1/logins/${c.challengeId}/verify`, body: { code: c.code }, headers: auth }))
+      })
+      const recoveries = slice(recoveryChallenges, connections)
+      const recoveryCodes = slice(recoveryUsers, connections)
+      log(`send @${connections}`)
+      scenarios.send![connections] = await measure(service, {
+        url: service.url, connections, amount: recoveries.length,
+        requests: recoveries.map((c) => ({ method: 'POST', path: `/v1/logins/${c.challengeId}/send`, body: { channel: 'sms' }, headers: auth }))
+      })
+      log(`recovery @${connections}`)
+      scenarios.recovery![connections] = await measure(service, {
+        url: service.url, connections, amount: recoveries.length,
+        requests: recoveries.map((c, i) => ({ method: 'POST', path: `/v1/logins/${c.challengeId}/recovery`, body: { recoveryCode: recoveryCodes[i]!.recoveryCode }, headers: auth }))
+      })
+    }
+    const rssAfterRun = rssMb(service.pid)
+
+    // --- password flood: verify and /health measured while wrong passwords pour in ---
+    log(`password flood @${FLOOD_CONNECTIONS}`)
+    const floodCodes = codeChallenges.slice(perScenario)
+    const cpu0 = cpuSeconds(service.pid)
+    const [flood, floodVerify, floodHealth] = await Promise.all([
+      load({
+        url: service.url, connections: FLOOD_CONNECTIONS, duration: DURATION_S + 2, randomize: true, timeoutSeconds: 10,
+        requests: [{ method: 'POST', path: '/v1/logins', body: { email: 'flood.{random}@studio.example', password: 'not the right password' }, headers: auth }]
+      }),
+      (async () => {
+        await new Promise((resolve) => setTimeout(resolve, 1000))
+        return await load({
+          url: service.url, connections: 10, amount: floodCodes.length,
+          requests: floodCodes.map((c) => ({ method: 'POST', path: `/v1/logins/${c.challengeId}/verify`, body: { code: c.code }, headers: auth }))
+        })
+      })(),
+      (async () => {
+        await new Promise((resolve) => setTimeout(resolve, 1000))
+        return await load({ url: service.url, connections: 2, duration: DURATION_S, requests: [{ method: 'GET', path: '/health' }] })
+      })()
+    ])
+    const floodCpu = Math.round((cpuSeconds(service.pid) - cpu0) / flood.seconds * 100)
+
+    // --- soak: mixed traffic, RSS at start and end ---
+    log(`soak ${SOAK_S} s`)
+    const soakStartRss = rssMb(service.pid)
+    const someUser = loginUsers[0]!
+    const soakRequests: LoadRequest[] = []
+    for (const u of loginUsers) {
+      soakRequests.push({ method: 'POST', path: '/v1/logins', body: { email: u.email, password: PASSWORD }, headers: auth })
+      soakRequests.push({ method: 'GET', path: `/v1/users/${someUser.id}`, headers: auth })
+      soakRequests.push({ method: 'GET', path: '/health' })
+      soakRequests.push({ method: 'POST', path: '/v1/logins', body: { email: `nobody.${u.id}@studio.example`, password: 'wrong password here' }, headers: auth })
+    }
+    const soak = SOAK_S > 0 ? await measure(service, { url: service.url, connections: 10, duration: SOAK_S, requests: soakRequests }) : null
+    const soakEndRss = rssMb(service.pid)
+    await stopService(service)
+
+    // --- report ---
+    const ratio = (a: number, b: number) => Math.round(a / b * 100) / 100
+    const ceilings = { argon2PerSecond: Math.round(argon2.perSecond * 10) / 10, bareUpdate: Object.fromEntries(LEVELS.map((c) => [c, bareResults[c]])) }
+    const ratios = {
+      login: Object.fromEntries(LEVELS.map((c) => [c, ratio(scenarios.login![c]!.rps, argon2.perSecond)])),
+      recovery: Object.fromEntries(LEVELS.map((c) => [c, ratio(scenarios.recovery![c]!.rps, argon2.perSecond)])),
+      verify: Object.fromEntries(LEVELS.map((c) => [c, ratio(scenarios.verify![c]!.rps, bareResults[c]!.rps)])),
+      floodVerifyVsNormal: ratio(floodVerify.rps, scenarios.verify![10]!.rps)
+    }
+    const expected: Record<string, number[]> = { login: [200], verify: [200], 'verify-wrong': [422], send: [202], recovery: [200] }
+    const unexpected = Object.fromEntries(Object.entries(scenarios).map(([name, byLevel]) => [name, Object.values(byLevel).reduce((sum, r) =>
+      sum + r.errors + r.timeouts + Object.entries(r.statusCodes).filter(([code]) => !expected[name]!.includes(Number(code))).reduce((a, [, n]) => a + n, 0), 0)]))
+    const targets = {
+      loginAtLeast085: ratios.login[50]! >= 0.85,
+      recoveryAtLeast085: ratios.recovery[50]! >= 0.85,
+      verifyAtLeast05: ratios.verify[50]! >= 0.5,
+      verifyP99Under100ms: scenarios.verify![50]!.p99 <= 100,
+      noErrors: Object.values(unexpected).every((n) => n === 0),
+      rssUnder250MB: Math.max(rssAfterRun, soakEndRss) < 250,
+      startReadyUnder1500ms: startReadyMs < 1500,
+      floodVerifyAtLeastHalf: ratios.floodVerifyVsNormal >= 0.5,
+      floodHealthP99Under50ms: floodHealth.p99 < 50,
+      floodNoTimeouts: flood.timeouts === 0 && flood.errors === 0,
+      floodMaxLoginUnderBound: flood.max <= HASH_MAX_WAIT_MS + 1000
+    }
+    const summary = {
+      at: new Date().toISOString(),
+      machine: { cores: (await import('node:os')).availableParallelism(), node: process.version, threadPool: argon2.threadPool, argon2: ARGON2, hashConcurrency: HASH_CONCURRENCY },
+      ceilings, scenarios, ratios, unexpected,
+      flood: { connections: FLOOD_CONNECTIONS, flood, verifyDuringFlood: floodVerify, healthDuringFlood: floodHealth, serverCpuPercent: floodCpu, maxLoginBoundMs: HASH_MAX_WAIT_MS + 1000 },
+      memory: { rssIdleMb: rssIdle, rssAfterRunMb: rssAfterRun, soakSeconds: SOAK_S, soakStartRssMb: soakStartRss, soakEndRssMb: soakEndRss, soak },
+      startReadyMs, seedSeconds, totalSeconds: Math.round((Date.now() - t0) / 1000), targets
+    }
+
+    const rows: string[][] = [['scenario', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'unexpected', 'cpu %', 'rss MB', 'ratio']]
+    rows.push(['argon2 ceiling', String(HASH_CONCURRENCY), String(ceilings.argon2PerSecond), '', '', '', '', '', '', ''])
+    for (const c of LEVELS) {
+      const b = bareResults[c]!
+      rows.push(['bare UPDATE', String(c), String(b.rps), String(b.p50), String(b.p99), String(b.max), String(b.errors + b.non2xx), '', '', ''])
+    }
+    for (const [name, byLevel] of Object.entries(scenarios)) {
+      for (const c of LEVELS) {
+        const r = byLevel[c]!
+        const bad = r.errors + r.timeouts + Object.entries(r.statusCodes).filter(([code]) => !expected[name]!.includes(Number(code))).reduce((a, [, n]) => a + n, 0)
+        const against = name === 'login' || name === 'recovery' ? `${ratio(r.rps, argon2.perSecond)}× argon2` : name === 'verify' ? `${ratio(r.rps, bareResults[c]!.rps)}× UPDATE` : ''
+        rows.push([name, String(c), String(r.rps), String(r.p50), String(r.p99), String(r.max), String(bad), String(r.cpuPercent), String(r.rssMb), against])
+      }
+    }
+    rows.push(['flood (wrong pw)', String(FLOOD_CONNECTIONS), String(flood.rps), String(flood.p50), String(flood.p99), String(flood.max), `503:${flood.statusCodes['503'] ?? 0} to:${flood.timeouts}`, String(floodCpu), '', ''])
+    rows.push(['verify in flood', '10', String(floodVerify.rps), String(floodVerify.p50), String(floodVerify.p99), String(floodVerify.max), String(floodVerify.errors + floodVerify.non2xx), '', '', `${ratios.floodVerifyVsNormal}× verify@10`])
+    rows.push(['/health in flood', '2', String(floodHealth.rps), String(floodHealth.p50), String(floodHealth.p99), String(floodHealth.max), String(floodHealth.errors + floodHealth.non2xx), '', '', ''])
+    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
+    const fmt = (r: string[]) => '| ' + r.map((cell, i) => cell.padEnd(widths[i]!)).join(' | ') + ' |'
+    const table = [fmt(rows[0]!), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...rows.slice(1).map(fmt)].join('\n')
+    const footer = [
+      `start to ready: ${startReadyMs} ms; RSS idle ${rssIdle} MB, after run ${rssAfterRun} MB; soak ${SOAK_S} s RSS ${soakStartRss} → ${soakEndRss} MB`,
+      `targets: ${Object.entries(targets).map(([k, v]) => `${k} ${v ? 'met' : 'MISSED'}`).join(', ')}`
+    ].join('\n')
+    const json = JSON.stringify(summary)
+    process.stdout.write(`${table}\n${footer}\n${json}\n`)
+    mkdirSync(join(ROOT, 'bench/results'), { recursive: true })
+    const stamp = summary.at.replace(/[:.]/g, '-')
+    writeFileSync(join(ROOT, 'bench/results', `${stamp}.txt`), `${table}\n${footer}\n`)
+    writeFileSync(join(ROOT, 'bench/results', `${stamp}.json`), json + '\n')
+  } finally {
+    for (const child of children) child.kill('SIGKILL')
+    await twilio.close()
+    await admin(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`).catch(() => {})
+    rmSync(dataDir, { recursive: true, force: true })
+    rmSync(specDir, { recursive: true, force: true })
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${err?.stack ?? err}\n`)
+  for (const child of children) child.kill('SIGKILL')
+  process.exit(1)
+})

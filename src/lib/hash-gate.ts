@@ -1,0 +1,72 @@
+import { ApiError } from './errors.js'
+
+/**
+ * Admission control in front of argon2. A hash holds a thread-pool thread and ~19 MiB
+ * for tens of milliseconds; a flood of wrong passwords queued without bound would make
+ * every login wait seconds and starve the pool for everything else. The gate lets
+ * `concurrency` hashes run, queues at most `queueMax` more for at most `maxWaitMs`, and
+ * refuses the rest at once with 503 `overloaded` and Retry-After (contract section 0).
+ */
+export interface HashGate {
+  run<T> (work: () => Promise<T>): Promise<T>
+  readonly inFlight: number
+  readonly queued: number
+}
+
+export interface HashGateOptions {
+  concurrency: number
+  queueMax: number
+  maxWaitMs: number
+}
+
+interface Waiter { start: () => void, timer: NodeJS.Timeout }
+
+export function overloaded (maxWaitMs: number): ApiError {
+  return new ApiError('overloaded', 'too many password checks are in progress; try again shortly', {
+    retryAfter: Math.max(1, Math.ceil(maxWaitMs / 1000))
+  })
+}
+
+export function createHashGate ({ concurrency, queueMax, maxWaitMs }: HashGateOptions): HashGate {
+  let inFlight = 0
+  const queue: Waiter[] = []
+
+  function release () {
+    const next = queue.shift()
+    if (next === undefined) {
+      inFlight--
+      return
+    }
+    // The slot passes straight to the next waiter: inFlight stays the same.
+    clearTimeout(next.timer)
+    next.start()
+  }
+
+  return {
+    get inFlight () { return inFlight },
+    get queued () { return queue.length },
+    async run (work) {
+      if (inFlight < concurrency) {
+        inFlight++
+      } else {
+        if (queue.length >= queueMax) throw overloaded(maxWaitMs)
+        await new Promise<void>((resolve, reject) => {
+          const waiter: Waiter = {
+            start: resolve,
+            timer: setTimeout(() => {
+              const at = queue.indexOf(waiter)
+              if (at >= 0) queue.splice(at, 1)
+              reject(overloaded(maxWaitMs))
+            }, maxWaitMs)
+          }
+          queue.push(waiter)
+        })
+      }
+      try {
+        return await work()
+      } finally {
+        release()
+      }
+    }
+  }
+}

@@ -1,0 +1,23 @@
+import t from 'tap'
+import { buildTestApp, enrolledUser, STRONG_PASSWORD } from '../helpers/app.js'
+
+t.test('a flood of wrong passwords gets 503 overloaded with Retry-After at once, not a queue of seconds', async (t) => {
+  // One hash slot, a queue of two: the other logins of a burst of 20 are refused.
+  const ctx = await buildTestApp(t, { env: { HASH_CONCURRENCY: '1', HASH_QUEUE_MAX: '2', HASH_MAX_WAIT_MS: '2000', ARGON2_MEMORY_COST: '8192', ARGON2_TIME_COST: '2' } })
+  const user = await enrolledUser(ctx, 1)
+  const started = Date.now()
+  const answers = await Promise.all(Array.from({ length: 20 }, (_, i) =>
+    ctx.request('POST', '/v1/logins', { email: `flood-${i}@example.com`, password: 'wrong-password-123' })))
+  const overloaded = answers.filter((r) => r.statusCode === 503)
+  t.ok(overloaded.length >= 10, `${overloaded.length} of 20 refused`)
+  for (const r of overloaded) {
+    t.equal(r.json().code, 'overloaded')
+    t.equal(r.headers['retry-after'], '2')
+    t.equal(r.headers['content-type'], 'application/problem+json; charset=utf-8')
+  }
+  t.ok(answers.every((r) => r.statusCode === 503 || r.statusCode === 401), 'the admitted ones are checked normally')
+  t.ok(Date.now() - started < 5_000, 'nobody waited out a long queue')
+  // Once the flood is over the same service answers a real login.
+  const ok = await ctx.request('POST', '/v1/logins', { email: user.email, password: STRONG_PASSWORD })
+  t.equal(ok.statusCode, 200, ok.body)
+})

@@ -1,0 +1,74 @@
+import t from 'tap'
+import { ApiError } from '../../src/lib/errors.js'
+import { createHashGate } from '../../src/lib/hash-gate.js'
+
+/** A job that runs until `finish()` is called, recording when it started. */
+function job (log: string[], name: string) {
+  let finish!: () => void
+  const done = new Promise<void>((resolve) => { finish = resolve })
+  return {
+    finish: () => finish(),
+    work: async () => { log.push(name); await done; return name }
+  }
+}
+
+t.test('runs at most `concurrency` jobs and starts the waiters in arrival order', async (t) => {
+  const gate = createHashGate({ concurrency: 2, queueMax: 10, maxWaitMs: 5_000 })
+  const log: string[] = []
+  const jobs = ['a', 'b', 'c', 'd'].map((name) => job(log, name))
+  const results = jobs.map((j) => gate.run(j.work))
+  await new Promise((resolve) => setImmediate(resolve))
+  t.same(log, ['a', 'b'], 'two run, two wait')
+  t.equal(gate.inFlight, 2)
+  t.equal(gate.queued, 2)
+  jobs[1]!.finish()
+  await results[1]
+  await new Promise((resolve) => setImmediate(resolve))
+  t.same(log, ['a', 'b', 'c'], 'the first waiter takes the freed slot')
+  for (const j of jobs) j.finish()
+  t.same(await Promise.all(results), ['a', 'b', 'c', 'd'])
+  t.equal(gate.inFlight, 0)
+  t.equal(gate.queued, 0)
+})
+
+t.test('a full queue refuses at once with 503 overloaded and Retry-After', async (t) => {
+  const gate = createHashGate({ concurrency: 1, queueMax: 1, maxWaitMs: 5_000 })
+  const log: string[] = []
+  const running = job(log, 'running')
+  const waiting = job(log, 'waiting')
+  const first = gate.run(running.work)
+  const second = gate.run(waiting.work)
+  const started = Date.now()
+  const refused = await gate.run(async () => 'never').catch((err: unknown) => err)
+  t.ok(Date.now() - started < 50, 'no waiting')
+  t.ok(refused instanceof ApiError)
+  t.match(refused, { code: 'overloaded', status: 503, extensions: { retryAfter: 5 } })
+  t.same(log, ['running'], 'the refused job never ran')
+  running.finish()
+  waiting.finish()
+  t.same(await Promise.all([first, second]), ['running', 'waiting'])
+})
+
+t.test('a waiter gives up after maxWaitMs, leaves the queue, and the slot still frees', async (t) => {
+  const gate = createHashGate({ concurrency: 1, queueMax: 5, maxWaitMs: 100 })
+  const log: string[] = []
+  const running = job(log, 'running')
+  const first = gate.run(running.work)
+  const started = Date.now()
+  const refused = await gate.run(async () => 'late').catch((err: unknown) => err)
+  const waited = Date.now() - started
+  t.match(refused, { code: 'overloaded', extensions: { retryAfter: 1 } })
+  t.ok(waited >= 90 && waited < 1_000, `waited ${waited} ms`)
+  t.equal(gate.queued, 0, 'the timed-out waiter left the queue')
+  running.finish()
+  await first
+  t.equal(await gate.run(async () => 'next'), 'next', 'the gate is usable afterwards')
+  t.equal(gate.inFlight, 0)
+})
+
+t.test('a failing job frees its slot and passes its error through', async (t) => {
+  const gate = createHashGate({ concurrency: 1, queueMax: 0, maxWaitMs: 100 })
+  await t.rejects(gate.run(async () => { throw new Error('boom') }), /boom/)
+  t.equal(gate.inFlight, 0)
+  t.equal(await gate.run(async () => 1), 1)
+})
