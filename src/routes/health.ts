@@ -32,6 +32,13 @@ const health: FastifyPluginAsyncTypebox = async (fastify) => {
       clearTimeout(timer)
     }
   })
+
+  fastify.get('/metrics', {
+    schema: { tags: ['operations'], summary: 'Prometheus metrics (text exposition format)', security: [], response: { 200: Type.String() } }
+  }, async (_request, reply) => {
+    const { registry } = fastify.metrics
+    return await reply.type(registry.contentType).send(await registry.metrics())
+  })
 }
 
 export default health

@@ -14,6 +14,8 @@ export interface Metrics {
   readonly verifications: Counter<'method' | 'outcome'>
   /** Accounts locked or paused, by reason. */
   readonly lockouts: Counter<'reason'>
+  /** HTTP latency by route template (never the raw URL: ids would explode cardinality). */
+  readonly httpDuration: Histogram<string>
 }
 
 export function createMetrics (): Metrics {
@@ -23,7 +25,8 @@ export function createMetrics (): Metrics {
     registry,
     codesSent: new Counter({ name: 'spa_codes_sent_total', help: 'One-time codes handed to the SMS/voice provider', labelNames: ['channel', 'outcome'], registers: [registry] }),
     verifications: new Counter({ name: 'spa_verifications_total', help: 'Second-factor checks', labelNames: ['method', 'outcome'], registers: [registry] }),
-    lockouts: new Counter({ name: 'spa_lockouts_total', help: 'Accounts locked or paused', labelNames: ['reason'], registers: [registry] })
+    lockouts: new Counter({ name: 'spa_lockouts_total', help: 'Accounts locked or paused', labelNames: ['reason'], registers: [registry] }),
+    httpDuration: secondsHistogram(registry, 'spa_http_request_duration_seconds', 'HTTP request latency', ['method', 'route', 'status'])
   }
 }
 
@@ -37,5 +40,11 @@ declare module 'fastify' {
 }
 
 export default fp(async (fastify) => {
-  fastify.decorate('metrics', createMetrics())
+  const metrics = createMetrics()
+  fastify.decorate('metrics', metrics)
+  fastify.addHook('onResponse', async (request, reply) => {
+    // Unmatched URLs share one label so scanners cannot grow the series count.
+    const route = request.routeOptions.url ?? 'unmatched'
+    metrics.httpDuration.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000)
+  })
 }, { name: 'metrics' })
