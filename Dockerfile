@@ -32,7 +32,8 @@ FROM node:20.20.2-bookworm-slim
 ENV NODE_ENV=production \
     PORT=3000 \
     HOST=0.0.0.0 \
-    DATA_DIR=/app/data
+    DATA_DIR=/app/data \
+    MALLOC_ARENA_MAX=2
 WORKDIR /app
 COPY package.json ./
 COPY --from=deps /app/node_modules ./node_modules
@@ -46,4 +47,5 @@ EXPOSE 3000
 # No curl in the slim image: node's fetch probes the liveness route.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-CMD ["node", "dist/server.js"]
+# The CommonJS preload sizes the libuv thread pool before anything uses it (see src/thread-pool.cts).
+CMD ["node", "--require", "./dist/thread-pool.cjs", "dist/server.js"]

@@ -158,7 +158,7 @@ t.test('the Dockerfile: pinned images, non-root, health check, exec-form start',
   const healthcheck = runtime.find((line) => /^HEALTHCHECK /i.test(line))
   t.match(healthcheck, /CMD \["node", "-e", ".*\/health/, 'HEALTHCHECK probes /health with node')
   const cmd = runtime.filter((line) => /^CMD /i.test(line)).at(-1)
-  t.same(JSON.parse(cmd?.slice(4) ?? 'null'), ['node', 'dist/server.js'], 'CMD is exec-form node dist/server.js')
+  t.same(JSON.parse(cmd?.slice(4) ?? 'null'), ['node', '--require', './dist/thread-pool.cjs', 'dist/server.js'], 'CMD is exec-form node with the thread-pool preload, as npm start')
   t.match(runtime.join('\n'), /COPY prisma\/migrations/, 'the migrations ship with the image (applied at start)')
   t.match(dockerfile, /npm ci --omit=dev --ignore-scripts/, 'production dependencies only')
   t.match(dockerfile, /RUN npm run build/, 'the build stage runs npm run build')
