@@ -82,9 +82,11 @@ export function createRecoveryCode ({ prisma, passwords, secrets }: { prisma: Pr
         // The winner of a double submit deletes the code and issues a new one: a loser that
         // read after that sees only the new code. A code issued during this login, moments
         // ago, means the input was most likely that consumed code: not a guess, refund it.
+        // No code at all when read means a concurrent winner was between consuming the old
+        // code and issuing the new one (or none was ever issued): nothing to guess, no count.
         const current = stored ?? await prisma.recoveryCode.findUnique({ where: { userId } })
-        if (challengeCreatedAt !== undefined && current !== null && current.createdAt > challengeCreatedAt &&
-            Date.now() - current.createdAt.getTime() < RECOVERY_DOUBLE_SUBMIT_WINDOW_MS) {
+        if (stored === null || (challengeCreatedAt !== undefined && current !== null && current.createdAt > challengeCreatedAt &&
+            Date.now() - current.createdAt.getTime() < RECOVERY_DOUBLE_SUBMIT_WINDOW_MS)) {
           await prisma.$executeRaw`UPDATE users SET recovery_failures = GREATEST(recovery_failures - 1, 0) WHERE id = ${userId}`
           return { outcome: 'already_used' }
         }
