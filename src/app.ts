@@ -24,11 +24,13 @@ import policyPlugin from './plugins/app/policy.js'
 import sendGuardPlugin from './plugins/app/send-guard.js'
 import secondFactorsPlugin from './plugins/app/second-factors.js'
 import supportPlugin from './plugins/app/support.js'
+import totpSettingsPlugin from './plugins/app/totp-settings.js'
 import usersPlugin from './plugins/app/users.js'
 import healthRoutes from './routes/health.js'
 import loginRoutes from './routes/logins.js'
 import phoneRoutes from './routes/phones.js'
 import supportRoutes from './routes/support.js'
+import totpRoutes from './routes/totp.js'
 import userRoutes from './routes/users.js'
 import webhookRoutes from './routes/webhooks.js'
 
@@ -93,6 +95,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   await fastify.register(secondFactorsPlugin)
   await fastify.register(usersPlugin)
   await fastify.register(phonesPlugin)
+  await fastify.register(totpSettingsPlugin)
   await fastify.register(loginsPlugin)
   await fastify.register(supportPlugin)
 
@@ -101,6 +104,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   await fastify.register(healthRoutes)
   await fastify.register(userRoutes)
   await fastify.register(phoneRoutes)
+  await fastify.register(totpRoutes)
   await fastify.register(loginRoutes)
   await fastify.register(supportRoutes)
   await fastify.register(webhookRoutes)

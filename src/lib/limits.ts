@@ -95,3 +95,13 @@ export const DB_QUERY_TIMEOUT_MS = 5_000
  * answer was probably the double submit of the code just consumed: refunded, not counted.
  */
 export const RECOVERY_DOUBLE_SUBMIT_WINDOW_MS = 5_000
+
+/** RFC 6238 parameters every authenticator app supports by default (contract section 4): SHA-1, 6 digits, 30 s. */
+export const TOTP_DIGITS = 6
+export const TOTP_PERIOD_SECONDS = 30
+/** Steps either side of now a code is accepted for: ±1 forgives a phone clock 30 s off and a slow typist (RFC 6238 section 5.2). */
+export const TOTP_WINDOW_STEPS = 1
+/** 160-bit secrets: RFC 4226 section 4 recommends it, and it is the HMAC-SHA-1 block-fitting key length apps expect. */
+export const TOTP_SECRET_BYTES = 20
+/** A TOTP enrolment not confirmed with a first code within ten minutes is void: its secret was shown once, on screen. */
+export const TOTP_ENROLLMENT_TTL_MS = 10 * 60_000

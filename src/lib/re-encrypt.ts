@@ -12,7 +12,9 @@ export interface EncryptedColumn {
 /** Every encrypted column of the database. A new encrypted column (a TOTP secret, say) is added here and nowhere else. */
 export const ENCRYPTED_COLUMNS: EncryptedColumn[] = [
   { table: 'phones', id: 'id', column: 'number_cipher', index: { column: 'number_index', purpose: 'phone' } },
-  { table: 'otp_challenges', id: 'id', column: 'pending_number_cipher', index: { column: 'pending_number_index', purpose: 'phone' } }
+  { table: 'otp_challenges', id: 'id', column: 'pending_number_cipher', index: { column: 'pending_number_index', purpose: 'phone' } },
+  { table: 'totp_factors', id: 'user_id', column: 'secret_cipher' },
+  { table: 'totp_factors', id: 'user_id', column: 'pending_secret_cipher' }
 ]
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]*$/

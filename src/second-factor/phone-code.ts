@@ -1,9 +1,10 @@
 import { randomInt } from 'node:crypto'
 import type { OtpChallenge, PrismaClient } from '../generated/prisma/client.js'
-import { MAX_CODE_ATTEMPTS_PER_CHALLENGE, MAX_SENDS_PER_CHALLENGE, OTP_DIGITS, OTP_TTL_MS } from '../lib/limits.js'
+import { MAX_SENDS_PER_CHALLENGE, OTP_DIGITS, OTP_TTL_MS } from '../lib/limits.js'
 import type { Secrets } from '../lib/secrets.js'
 import type { Notifier } from '../plugins/app/notifier.js'
 import type { Channel } from '../senders/message-sender.js'
+import { completeChallenge, countWrongCode, stateAfterRace } from './challenge-attempts.js'
 import { challengeState, type ChallengeState } from './challenge-state.js'
 import type { CodeCheck, EnrolledFactors, Method, SecondFactor } from './method.js'
 
@@ -87,39 +88,16 @@ export function createPhoneCode ({ prisma, secrets, notifier, resendCooldownMs }
       if (state !== 'open') return { outcome: 'closed' }
       const live = challenge.codeHash !== null && challenge.codeExpiresAt !== null && challenge.codeExpiresAt > now
       if (live && secrets.sameHash(secrets.codeHash(challenge.id, code), challenge.codeHash as string)) {
-        // Single use: of N requests carrying the right code, only one finds completed_at still NULL.
-        const { count } = await prisma.otpChallenge.updateMany({
-          where: {
-            id: challenge.id,
-            codeHash: challenge.codeHash,
-            completedAt: null,
-            closedAt: null,
-            failedAttempts: { lt: MAX_CODE_ATTEMPTS_PER_CHALLENGE },
-            codeExpiresAt: { gt: now }
-          },
-          data: { completedAt: now }
-        })
-        if (count === 1) {
+        // The code must still be the one checked: a resend in the meantime voids it.
+        if (await completeChallenge(prisma, challenge.id, now, { codeHash: challenge.codeHash, codeExpiresAt: { gt: now } })) {
           await notifier.codeVerified(challenge.id)
           return { outcome: 'accepted' }
         }
-        const fresh = await prisma.otpChallenge.findUniqueOrThrow({ where: { id: challenge.id } })
-        const freshState = challengeState(fresh, now)
-        if (freshState === 'expired') return { outcome: 'expired' }
-        if (freshState !== 'open') return { outcome: 'closed' }
+        const over = await stateAfterRace(prisma, challenge.id, now)
+        if (over !== null) return over
         // Still open: the code was voided by a resend in the meantime, so it counts as wrong.
       }
-      const rows = await prisma.$queryRaw<Array<{ failed_attempts: number }>>`
-        UPDATE otp_challenges
-           SET failed_attempts = failed_attempts + 1,
-               closed_at = CASE WHEN failed_attempts + 1 >= ${MAX_CODE_ATTEMPTS_PER_CHALLENGE}::int THEN ${now}::timestamptz ELSE NULL END,
-               closed_reason = CASE WHEN failed_attempts + 1 >= ${MAX_CODE_ATTEMPTS_PER_CHALLENGE}::int THEN 'too_many_attempts' ELSE NULL END
-         WHERE id = ${challenge.id} AND completed_at IS NULL AND closed_at IS NULL
-           AND failed_attempts < ${MAX_CODE_ATTEMPTS_PER_CHALLENGE}::int
-        RETURNING failed_attempts`
-      const failed = rows[0]?.failed_attempts
-      if (failed === undefined) return { outcome: 'closed' }
-      return { outcome: 'wrong', attemptsRemaining: MAX_CODE_ATTEMPTS_PER_CHALLENGE - failed }
+      return await countWrongCode(prisma, challenge.id, now)
     }
   }
 }

@@ -25,6 +25,7 @@ export function codeSpeech (code: string): string {
 }
 
 export type NoticeKind = 'phone_added' | 'phone_removed' | 'primary_changed' | 'two_factor_reset' | 'recovery_code_used'
+  | 'authenticator_added' | 'authenticator_removed'
 
 // Short enough that, with the default support contact, each notice fits one
 // 160-character SMS segment: a split notice costs double and may arrive out of order.
@@ -33,7 +34,9 @@ const NOTICE_EVENTS: Record<NoticeKind, string> = {
   phone_removed: 'A phone was removed from two-step verification on your account.',
   primary_changed: 'Your primary phone for two-step verification was changed.',
   two_factor_reset: 'Two-step verification on your account was reset.',
-  recovery_code_used: 'Your recovery code was used to sign in; a new one was issued.'
+  recovery_code_used: 'Your recovery code was used to sign in; a new one was issued.',
+  authenticator_added: 'An authenticator app was set up for two-step verification.',
+  authenticator_removed: 'An authenticator app was removed from two-step verification.'
 }
 
 /**

@@ -20,7 +20,7 @@ t.test('speech reads the digits one by one, twice, keeping leading zeros', async
 })
 
 t.test('security notices name the event and the support contact, and never carry a code', async (t) => {
-  const kinds: NoticeKind[] = ['phone_added', 'phone_removed', 'primary_changed', 'two_factor_reset', 'recovery_code_used']
+  const kinds: NoticeKind[] = ['phone_added', 'phone_removed', 'primary_changed', 'two_factor_reset', 'recovery_code_used', 'authenticator_added', 'authenticator_removed']
   const texts = new Set<string>()
   for (const kind of kinds) {
     const text = noticeSms(kind, 'support@studiopro.com')

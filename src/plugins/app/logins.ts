@@ -14,6 +14,7 @@ import { challengeState } from '../../second-factor/challenge-state.js'
 import { AMR, type Method } from '../../second-factor/method.js'
 import type { PhoneCode, SendResult } from '../../second-factor/phone-code.js'
 import type { RecoveryCode } from '../../second-factor/recovery-code.js'
+import type { Totp } from '../../second-factor/totp.js'
 import type { Channel } from '../../senders/message-sender.js'
 import type { Events } from './events.js'
 import type { Notifier } from './notifier.js'
@@ -56,6 +57,7 @@ export interface LoginsDeps {
   notifier: Notifier
   phoneCode: PhoneCode
   recoveryCode: RecoveryCode
+  totp: Totp
   supportContact: string
 }
 
@@ -67,7 +69,7 @@ function retryAfterSeconds (until: Date, now = Date.now()): number {
 }
 
 export function createLogins (deps: LoginsDeps): Logins {
-  const { prisma, secrets, passwords, users, policy, events, notifier, phoneCode, recoveryCode } = deps
+  const { prisma, secrets, passwords, users, policy, events, notifier, phoneCode, recoveryCode, totp } = deps
 
   const locked = () => new ApiError('account_locked', `This account is locked. To unlock it, contact ${deps.supportContact}.`)
 
@@ -163,7 +165,7 @@ export function createLogins (deps: LoginsDeps): Logins {
       }
       const user = await prisma.user.findUnique({
         where: { email },
-        include: { phones: { orderBy: { slot: 'asc' } }, recoveryCode: { select: { id: true } } }
+        include: { phones: { orderBy: { slot: 'asc' } }, recoveryCode: { select: { id: true } }, totp: { select: { enabledAt: true } } }
       })
       if (user === null) {
         await passwords.verifyDummy(input.password)
@@ -179,7 +181,8 @@ export function createLogins (deps: LoginsDeps): Logins {
       if (user.lockedAt !== null) throw locked()
       assertNotPaused(user)
 
-      const methods = users.methodsFor({ phones: user.phones, totpEnabled: false, hasRecoveryCode: user.recoveryCode !== null })
+      const totpEnabled = user.totp?.enabledAt != null
+      const methods = users.methodsFor({ phones: user.phones, totpEnabled, hasRecoveryCode: user.recoveryCode !== null })
       if (!methods.some((method) => method !== 'recovery')) {
         if (policy.requires(user)) {
           await events.record('login.succeeded', user.id, context, { method: 'password', enrollmentRequired: true })
@@ -201,7 +204,9 @@ export function createLogins (deps: LoginsDeps): Logins {
       })
       const base = { status: 'challenge_required' as const, challengeId: challenge.id, expiresAt: challenge.expiresAt.toISOString(), methods }
       const primary = user.phones.find((phone) => phone.primary) ?? user.phones[0]
-      if (primary === undefined) return { ...base, delivery: null }
+      // An authenticator app is the preferred method when enabled: no SMS is sent (and paid
+      // for) unless the user asks for one with `send`.
+      if (primary === undefined || totpEnabled) return { ...base, delivery: null }
       try {
         return { ...base, delivery: await sendTo(challenge, primary, primary.channel === 'voice' ? 'voice' : 'sms', context) }
       } catch (err) {
@@ -232,20 +237,27 @@ export function createLogins (deps: LoginsDeps): Logins {
     async verify (challengeId, input, context) {
       const challenge = await openChallenge(challengeId)
       assertNotPaused(challenge.user)
-      const method = input.method ?? (challenge.channel === 'voice' ? 'voice' : 'sms')
-      if (method !== 'sms' && method !== 'voice') {
+      // Without a method: the channel the code went by, or the authenticator app when nothing was sent.
+      const method = input.method ?? (challenge.channel === 'voice'
+        ? 'voice'
+        : challenge.channel === null && await totp.enabledFor(challenge.userId) ? 'totp' : 'sms')
+      if (method !== 'sms' && method !== 'voice' && method !== 'totp') {
         throw new ApiError('invalid_request', `method: ${method} is not available for this user`)
       }
-      const check = await phoneCode.check(challenge, input.code)
+      // Every code method answers the same CodeCheck: a wrong TOTP code spends the challenge's
+      // attempts and the account's code-failure count exactly as a wrong SMS code does.
+      const check = method === 'totp' ? await totp.check(challenge, input.code) : await phoneCode.check(challenge, input.code)
       switch (check.outcome) {
+        case 'unavailable':
+          throw new ApiError('invalid_request', 'method: totp is not available for this user')
         case 'accepted':
-          return await succeeded(challenge.userId, challenge.channel === 'voice' ? 'voice' : 'sms', context)
+          return await succeeded(challenge.userId, method === 'totp' ? 'totp' : challenge.channel === 'voice' ? 'voice' : 'sms', context)
         case 'expired':
           throw new ApiError('challenge_expired', 'this login has expired; start again with the password')
         case 'closed':
           throw new ApiError('challenge_closed', 'this login is over; start again with the password')
         case 'wrong': {
-          await events.record('code.failed', challenge.userId, context, { challengeId, attemptsRemaining: check.attemptsRemaining })
+          await events.record('code.failed', challenge.userId, context, { challengeId, method, attemptsRemaining: check.attemptsRemaining })
           const pausedUntil = await codeFailed(challenge.userId)
           if (pausedUntil !== null) {
             await events.record('code.lockout', challenge.userId, context, { until: pausedUntil.toISOString() })
@@ -309,6 +321,7 @@ export default fp(async (fastify) => {
     notifier: fastify.notifier,
     phoneCode: fastify.secondFactors.phoneCode,
     recoveryCode: fastify.secondFactors.recoveryCode,
+    totp: fastify.secondFactors.totp,
     supportContact: fastify.config.SUPPORT_CONTACT
   }))
 }, { name: 'logins', dependencies: ['database', 'passwords', 'users', 'policy', 'events', 'notifier', 'second-factors'] })

@@ -9,6 +9,7 @@ import { recoveryKit } from '../../lib/recovery-codes.js'
 import type { RequestContext } from '../../lib/request-context.js'
 import type { Secrets } from '../../lib/secrets.js'
 import type { PhoneCode } from '../../second-factor/phone-code.js'
+import { assertMayRemove, hasSecondFactor, lockUserFactors, totpEnabledIn, type Tx } from '../../second-factor/factor-rules.js'
 import type { RecoveryCode } from '../../second-factor/recovery-code.js'
 import type { Channel } from '../../senders/message-sender.js'
 import type { NoticeKind } from '../../senders/messages.js'
@@ -48,15 +49,13 @@ export interface PhonesDeps {
   supportContact: string
 }
 
-type Tx = Parameters<Parameters<PrismaClient['$transaction']>[0]>[0]
-
 export function createPhones (deps: PhonesDeps): Phones {
   const { prisma, secrets, phoneCode, recoveryCode, notifier, events, policy } = deps
 
   /** Phone changes of one user run one at a time: the limit, the slot and the single primary stay true under concurrency. */
   async function withUserPhones<T> (userId: string, work: (tx: Tx, phones: Phone[]) => Promise<T>): Promise<T> {
     return await prisma.$transaction(async (tx) => {
-      await tx.$queryRaw`SELECT pg_advisory_xact_lock(hashtext(${'phones:' + userId}))::text`
+      await lockUserFactors(tx, userId)
       const phones = await tx.phone.findMany({ where: { userId }, orderBy: { slot: 'asc' } })
       return await work(tx, phones)
     })
@@ -195,14 +194,13 @@ export function createPhones (deps: PhonesDeps): Phones {
         const target = phones.find((p) => p.id === phoneId)
         if (target === undefined) throw new ApiError('not_found', `no phone ${phoneId} for this user`)
         const remaining = phones.filter((p) => p.id !== phoneId)
-        if (remaining.length === 0 && policy.requires(user)) {
-          throw new ApiError('two_factor_required', 'two-factor authentication is required for this user: add another phone before removing the last one')
-        }
+        const left = { phones: remaining.length, totpEnabled: await totpEnabledIn(tx, userId) }
+        assertMayRemove(policy, user, left, 'add another phone or an authenticator app before removing the last phone')
         await tx.phone.delete({ where: { id: phoneId } })
         const [next] = remaining
         if (target.primary && next !== undefined) await tx.phone.update({ where: { id: next.id }, data: { primary: true } })
         // Without any second factor a recovery code has nothing to stand in for.
-        if (remaining.length === 0) await tx.recoveryCode.deleteMany({ where: { userId } })
+        if (!hasSecondFactor(left)) await tx.recoveryCode.deleteMany({ where: { userId } })
         return { removed: target, previousPrimary: phones.find((p) => p.primary) }
       })
       await events.record('phone.removed', userId, context, { phoneId, phone: removed.masked })
@@ -212,7 +210,7 @@ export function createPhones (deps: PhonesDeps): Phones {
     async regenerateRecoveryCode (userId, context) {
       const user = await userOrThrow(userId)
       const phones = await prisma.phone.count({ where: { userId } })
-      if (phones === 0) throw new ApiError('two_factor_not_enabled', 'the user has no second factor to recover')
+      if (!hasSecondFactor({ phones, totpEnabled: await totpEnabledIn(prisma, userId) })) throw new ApiError('two_factor_not_enabled', 'the user has no second factor to recover')
       return await issueRecoveryCode(userId, user.email, context)
     }
   }

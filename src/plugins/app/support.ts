@@ -46,6 +46,7 @@ export function createSupport ({ prisma, secrets, users, events, notifier }: Sup
       await prisma.$transaction([
         prisma.phone.deleteMany({ where: { userId } }),
         prisma.recoveryCode.deleteMany({ where: { userId } }),
+        prisma.totpFactor.deleteMany({ where: { userId } }),
         prisma.otpChallenge.updateMany({ where: { userId, completedAt: null, closedAt: null }, data: { closedAt: now, closedReason: 'two_factor_reset' } })
       ])
       await events.record('two_factor.reset', userId, context, { reason })

@@ -71,7 +71,8 @@ export interface UsersDeps {
 
 const includeFactors = {
   phones: { orderBy: { slot: 'asc' as const } },
-  recoveryCode: { select: { createdAt: true } }
+  recoveryCode: { select: { createdAt: true } },
+  totp: { select: { enabledAt: true } }
 }
 
 export function createUsers ({ prisma, passwords, events, policy, factors }: UsersDeps): Users {
@@ -84,7 +85,8 @@ export function createUsers ({ prisma, passwords, events, policy, factors }: Use
   async function view (userId: string): Promise<UserView> {
     const user = await prisma.user.findUnique({ where: { id: userId }, include: includeFactors })
     if (user === null) throw new ApiError('not_found', `no user ${userId}`)
-    const methods = methodsFor({ phones: user.phones, totpEnabled: false, hasRecoveryCode: user.recoveryCode !== null })
+    const totpEnabledAt = user.totp?.enabledAt ?? null
+    const methods = methodsFor({ phones: user.phones, totpEnabled: totpEnabledAt !== null, hasRecoveryCode: user.recoveryCode !== null })
     return {
       id: user.id,
       email: user.email,
@@ -99,7 +101,7 @@ export function createUsers ({ prisma, passwords, events, policy, factors }: Use
         enrollmentDueBy: null,
         methods,
         phones: user.phones.map(phoneView),
-        totp: null,
+        totp: totpEnabledAt === null ? null : { enabledAt: totpEnabledAt.toISOString() },
         recoveryCode: user.recoveryCode === null ? null : { createdAt: user.recoveryCode.createdAt.toISOString() }
       }
     }
@@ -174,6 +176,6 @@ export default fp(async (fastify) => {
     passwords: fastify.passwords,
     events: fastify.events,
     policy: fastify.policy,
-    factors: [fastify.secondFactors.phoneCode, fastify.secondFactors.recoveryCode]
+    factors: [fastify.secondFactors.phoneCode, fastify.secondFactors.totp, fastify.secondFactors.recoveryCode]
   }))
 }, { name: 'users', dependencies: ['database', 'passwords', 'events', 'policy', 'second-factors'] })

@@ -22,6 +22,7 @@ export default fp(async (fastify) => {
       tags: [
         { name: 'users', description: 'Contract section 1' },
         { name: 'phones', description: 'Contract section 2: phones and the recovery code' },
+        { name: 'totp', description: 'Contract section 4: authenticator apps' },
         { name: 'login', description: 'Contract section 3' },
         { name: 'support', description: 'Contract section 5' },
         { name: 'operations', description: 'Contract section 7' },
