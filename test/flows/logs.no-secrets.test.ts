@@ -1,6 +1,6 @@
 import t from 'tap'
 import { Writable } from 'node:stream'
-import { buildTestApp, createUser, enrolPhone, phoneNumber, TEST_API_KEY } from '../helpers/app.js'
+import { awayFromStepEdge, buildTestApp, createUser, enrolPhone, phoneNumber, STRONG_PASSWORD, TEST_API_KEY, totpCode } from '../helpers/app.js'
 
 t.test('a whole flow writes no password, code, recovery code, key, token or full number to the log', async (t) => {
   const lines: string[] = []
@@ -48,5 +48,41 @@ t.test('a whole flow writes no password, code, recovery code, key, token or full
     // A 6-digit code can occur by chance inside a timestamp or a duration: match it only as a whole number.
     const found = /^\d+$/.test(secret) ? new RegExp(`(?<![\\d.])${secret}(?![\\d.])`).test(log) : log.includes(secret)
     t.notOk(found, `the log does not contain ${secret.slice(0, 3)}…`)
+  }
+})
+
+t.test('an authenticator-app enrolment and login write no secret, URI or code to the log', async (t) => {
+  const lines: string[] = []
+  const logStream = new Writable({ write (chunk, _encoding, done) { lines.push(String(chunk)); done() } })
+  const ctx = await buildTestApp(t, { env: { LOG_LEVEL: 'trace' }, logStream })
+  const user = await createUser(ctx)
+
+  const started = await ctx.request('POST', `/v1/users/${user.id}/totp`)
+  t.equal(started.statusCode, 201)
+  const { enrollmentId, secret, otpauthUri } = started.json()
+  await awayFromStepEdge()
+  const confirmCode = totpCode(secret, -1)
+  const wrongCode = confirmCode.replace(/\d/g, (d: string) => String((Number(d) + 5) % 10))
+  await ctx.request('POST', `/v1/users/${user.id}/totp/verify`, { enrollmentId, code: wrongCode })
+  const confirmed = await ctx.request('POST', `/v1/users/${user.id}/totp/verify`, { enrollmentId, code: confirmCode })
+  t.equal(confirmed.statusCode, 200)
+  // A second, pending enrolment: its secret too.
+  const next = (await ctx.request('POST', `/v1/users/${user.id}/totp`)).json()
+
+  const login = await ctx.request('POST', '/v1/logins', { email: user.email, password: STRONG_PASSWORD })
+  const { challengeId } = login.json()
+  await ctx.request('POST', `/v1/logins/${challengeId}/verify`, { code: wrongCode, method: 'totp' })
+  const loginCode = totpCode(secret)
+  t.equal((await ctx.request('POST', `/v1/logins/${challengeId}/verify`, { code: loginCode, method: 'totp' })).statusCode, 200)
+  // A malformed body carrying the secret, the path most likely to dump a request.
+  await ctx.app.inject({ method: 'POST', url: `/v1/users/${user.id}/totp/verify`, headers: { authorization: `Bearer ${TEST_API_KEY}`, 'content-type': 'application/json' }, payload: `{"enrollmentId":"${enrollmentId}","code":"${loginCode}","secret":"${secret}"` })
+
+  const log = lines.join('')
+  t.ok(lines.length > 10, `the flow was logged (${lines.length} lines)`)
+  for (const value of [secret, next.secret, otpauthUri, encodeURIComponent(otpauthUri), secret.slice(0, 16)]) {
+    t.notOk(log.includes(value), `the log does not contain ${value.slice(0, 3)}…`)
+  }
+  for (const code of new Set([confirmCode, wrongCode, loginCode])) {
+    t.notOk(new RegExp(`(?<![\\d.])${code}(?![\\d.])`).test(log), `the log does not contain the code ${code.slice(0, 2)}…`)
   }
 })

@@ -5,7 +5,8 @@ import { randomBytes } from 'node:crypto'
 import { buildApp } from '../../src/app.js'
 import { ENCRYPTED_COLUMNS, reEncryptSecrets } from '../../src/lib/re-encrypt.js'
 import { createSecrets } from '../../src/lib/secrets.js'
-import { buildTestApp, enrolledUser, phoneNumber, startLogin, STRONG_PASSWORD, TEST_API_KEY } from '../helpers/app.js'
+import { Secret } from 'otpauth'
+import { awayFromStepEdge, buildTestApp, enrolledUser, phoneNumber, startLogin, STRONG_PASSWORD, TEST_API_KEY, totpCode, totpUser } from '../helpers/app.js'
 
 /** Every row of every table of the service, as JSON text. */
 async function dumpAllRows (ctx: Awaited<ReturnType<typeof buildTestApp>>): Promise<string> {
@@ -94,4 +95,42 @@ t.test('a ciphertext no key can read is reported, not destroyed', async (t) => {
   t.same(result, { updated: 0, failed: 2 }, 'the phone and its verification challenge')
   const rows = await ctx.db.prisma.phone.findMany({ where: { userId: user.id } })
   t.equal(ctx.app.secrets.decrypt(rows[0]?.numberCipher ?? ''), phoneNumber(5), 'the row is untouched')
+})
+
+t.test('TOTP secrets: never in clear in any table, and an enabled and a pending secret survive a key rotation', async (t) => {
+  const ctx = await buildTestApp(t)
+  const oldKey = ctx.config.SECRET_KEY
+  const newKey = randomBytes(32)
+  const user = await totpUser(ctx)
+  const pending = (await ctx.request('POST', `/v1/users/${user.id}/totp`)).json()
+  const secretBytes = (base32: string) => Buffer.from(Secret.fromBase32(base32).bytes)
+
+  const everything = await dumpAllRows(ctx)
+  for (const secret of [user.secret, pending.secret]) {
+    t.notOk(everything.includes(secret), 'the base32 secret appears nowhere')
+    t.notOk(everything.includes(secret.slice(0, 12)), 'not even its start')
+    t.notOk(everything.toLowerCase().includes(secretBytes(secret).toString('hex')), 'nor its bytes in hex')
+    t.notOk(everything.includes(secretBytes(secret).toString('base64')), 'nor in base64')
+  }
+  t.ok(ENCRYPTED_COLUMNS.some((c) => c.table === 'totp_factors' && c.column === 'secret_cipher'), 'the enabled secret is listed for re-encryption')
+  t.ok(ENCRYPTED_COLUMNS.some((c) => c.table === 'totp_factors' && c.column === 'pending_secret_cipher'), 'so is the pending one')
+  await ctx.app.close()
+
+  const result = await reEncryptSecrets({ db: ctx.db, secrets: createSecrets(newKey, oldKey) })
+  t.same(result, { updated: 2, failed: 0 }, 'both TOTP secrets were rewritten (the user has no phone)')
+  const newOnly = createSecrets(newKey)
+  const row = await ctx.db.prisma.totpFactor.findUniqueOrThrow({ where: { userId: user.id } })
+  t.match(row.secretCipher, new RegExp(`^v1\\.${newOnly.keyId}\\.`))
+  t.equal(newOnly.decrypt(row.secretCipher ?? ''), user.secret, 'the new key alone reads the enabled secret')
+  t.equal(newOnly.decrypt(row.pendingSecretCipher ?? ''), pending.secret, 'and the pending one')
+
+  const rotated = await buildApp({ config: { ...ctx.config, SECRET_KEY: newKey, SECRET_KEY_PREVIOUS: undefined }, database: ctx.db })
+  t.teardown(async () => { await rotated.close() })
+  const request = async (url: string, payload: object) => await rotated.inject({ method: 'POST', url, headers: { authorization: `Bearer ${TEST_API_KEY}` }, payload })
+  const login = await request('/v1/logins', { email: user.email, password: STRONG_PASSWORD })
+  await awayFromStepEdge()
+  const verified = await request(`/v1/logins/${login.json().challengeId}/verify`, { code: totpCode(user.secret), method: 'totp' })
+  t.equal(verified.statusCode, 200, 'the authenticator app still logs in after the rotation')
+  const confirmed = await request(`/v1/users/${user.id}/totp/verify`, { enrollmentId: pending.enrollmentId, code: totpCode(pending.secret) })
+  t.equal(confirmed.statusCode, 200, 'the pending enrolment can still be confirmed')
 })
