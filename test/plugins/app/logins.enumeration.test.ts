@@ -10,6 +10,7 @@ import { ApiError } from '../../../src/lib/errors.js'
 import type { Notifier } from '../../../src/plugins/app/notifier.js'
 import type { PhoneCode } from '../../../src/second-factor/phone-code.js'
 import type { RecoveryCode } from '../../../src/second-factor/recovery-code.js'
+import type { Totp } from '../../../src/second-factor/totp.js'
 import { migratedDatabase } from '../../helpers/database.js'
 import { STRONG_PASSWORD } from '../../helpers/app.js'
 
@@ -39,6 +40,7 @@ t.test('unknown emails cost one argon2 verification, like wrong passwords', asyn
     notifier: unused as Notifier,
     phoneCode: unused as PhoneCode,
     recoveryCode: unused as RecoveryCode,
+    totp: unused as Totp,
     supportContact: 'support@studiopro.com'
   })
   const context = { ip: '198.51.100.7', userAgent: null }
