@@ -61,8 +61,8 @@ export function createTotpSettings ({ prisma, totp, recoveryCode, events, notifi
       const { result, first } = await prisma.$transaction(async (tx) => {
         await lockUserFactors(tx, userId)
         const result = await totp.confirm(userId, input, tx)
-        const phones = result.outcome === 'confirmed' && !result.replaced ? await tx.phone.count({ where: { userId } }) : 1
-        return { result, first: result.outcome === 'confirmed' && !result.replaced && !hasSecondFactor({ phones, totpEnabled: false }) }
+        if (result.outcome !== 'confirmed' || result.replaced) return { result, first: false }
+        return { result, first: !hasSecondFactor({ phones: await tx.phone.count({ where: { userId } }), totpEnabled: false }) }
       })
       switch (result.outcome) {
         case 'not_found': throw new ApiError('not_found', 'no such authenticator enrolment for this user')
