@@ -46,7 +46,11 @@ t.test('limit 3, 10 parallel logins then 10 parallel sends: exactly 3 of each re
   t.equal(sends.filter((r) => r.statusCode === 202).length, 3, 'three sends accepted')
   const refused = sends.filter((r) => r.statusCode !== 202)
   t.equal(refused.length, 7)
-  for (const response of refused) assertProblem(t, response, 'send_limit_reached')
+  for (const response of refused) {
+    const body = assertProblem(t, response, 'send_limit_reached')
+    t.ok(Number(response.headers['retry-after']) > 0 && Number(response.headers['retry-after']) <= 86_400, 'Retry-After: until the next UTC day')
+    t.equal(body.retryAfter, Number(response.headers['retry-after']))
+  }
   t.equal(ctx.twilio.requests.length, 3, 'the fake Twilio saw exactly 3 more')
   t.equal(await spent(ctx, 'studio-busy'), 3)
 })

@@ -19,13 +19,20 @@ export interface SmsBudget {
   refund (reservation: BudgetReservation): Promise<void>
 }
 
+const DAY_MS = 24 * 60 * 60_000
+
 /** Today's date in UTC, the budget's day: every instance agrees on when it turns over. */
 function utcDay (now = new Date()): string {
   return now.toISOString().slice(0, 10)
 }
 
 export function createSmsBudget ({ prisma, policy }: { prisma: PrismaClient, policy: PolicyService }): SmsBudget {
-  const refused = () => new ApiError('send_limit_reached', "the organization's texts and calls for today are used up; use an authenticator app or the recovery code")
+  const refused = () => {
+    // The budget turns over at the next UTC midnight.
+    const now = Date.now()
+    const retryAfter = Math.max(1, Math.ceil((DAY_MS - (now % DAY_MS)) / 1000))
+    return new ApiError('send_limit_reached', "the organization's texts and calls for today are used up; use an authenticator app or the recovery code", { retryAfter })
+  }
   return {
     async take (userId) {
       const user = await prisma.user.findUnique({ where: { id: userId }, select: { organizationId: true } })
@@ -43,7 +50,7 @@ export function createSmsBudget ({ prisma, policy }: { prisma: PrismaClient, pol
       if (rows.length === 0) throw refused()
       if (Math.random() < 0.01) {
         // Past days are history nobody reads; an occasional sweep keeps the table small.
-        await prisma.orgSmsBudget.deleteMany({ where: { day: { lt: new Date(Date.now() - 7 * 24 * 60 * 60_000) } } })
+        await prisma.orgSmsBudget.deleteMany({ where: { day: { lt: new Date(Date.now() - 7 * DAY_MS) } } })
       }
       return { organizationId, day }
     },
