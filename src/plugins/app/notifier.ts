@@ -63,15 +63,17 @@ export function createNotifier (deps: NotifierDeps): Notifier {
         if (taken !== undefined) await deps.budget?.refund(taken)
         throw err
       }
+      let handedOver = false
       try {
         const receipt = channel === 'sms'
           ? await sender.sendSms(to, codeSms(code, deps.webotpDomain), options)
           : await sender.call(to, codeSpeech(code), options)
+        handedOver = true
         if (reservation !== undefined) deps.guard?.confirm(reservation)
         await record({ userId, challengeId, kind: 'code', channel, masked, providerId: receipt.providerId, status: receipt.status, errorCode: null })
       } catch (err) {
         // The provider took nothing: the organization gets the send back, whatever the failure.
-        if (taken !== undefined) await deps.budget?.refund(taken)
+        if (!handedOver && taken !== undefined) await deps.budget?.refund(taken)
         if (!(err instanceof DeliveryError)) throw err
         // Nothing was sent: the budgets get the send back, so a Twilio outage cannot exhaust them.
         if (reservation !== undefined) await deps.guard?.refund(reservation)
