@@ -1,6 +1,5 @@
 import type { PrismaClient } from '../generated/prisma/client.js'
 import { ApiError } from '../lib/errors.js'
-import type { PolicyService } from '../plugins/app/policy.js'
 
 export type Tx = Parameters<Parameters<PrismaClient['$transaction']>[0]>[0]
 
@@ -26,9 +25,12 @@ export function hasSecondFactor (remaining: RemainingFactors): boolean {
   return remaining.phones > 0 || remaining.totpEnabled
 }
 
-/** The one rule for removing a factor: never the last one of a user the policy requires 2FA of (409 two_factor_required). */
-export function assertMayRemove (policy: PolicyService, user: { role: string, organizationId: string | null }, remaining: RemainingFactors, hint: string): void {
-  if (!hasSecondFactor(remaining) && policy.requires(user)) {
+/**
+ * The one rule for removing a factor: never the last one of a user the policy requires 2FA
+ * of (409 two_factor_required). `required` is the policy's verdict, read before the lock.
+ */
+export function assertMayRemove (required: boolean, remaining: RemainingFactors, hint: string): void {
+  if (required && !hasSecondFactor(remaining)) {
     throw new ApiError('two_factor_required', `two-factor authentication is required for this user: ${hint}`)
   }
 }

@@ -8,6 +8,7 @@ import { DeliveryError, type Channel, type MessageSender } from '../../senders/m
 import { codeSms, codeSpeech, noticeSms, type NoticeKind } from '../../senders/messages.js'
 import type { Events } from './events.js'
 import type { SendGuard } from './send-guard.js'
+import type { SmsBudget } from './sms-budget.js'
 
 export interface CodeDelivery {
   userId: string
@@ -38,6 +39,8 @@ export interface NotifierDeps {
   statusCallbackUrl?: string | undefined
   /** SMS pumping budgets and number checks, before the provider is called. */
   guard?: SendGuard | undefined
+  /** The organization's daily texts and calls (policy smsDailyLimit); security notices are not counted. */
+  budget?: SmsBudget | undefined
 }
 
 export function createNotifier (deps: NotifierDeps): Notifier {
@@ -51,14 +54,26 @@ export function createNotifier (deps: NotifierDeps): Notifier {
   return {
     async deliverCode ({ userId, challengeId, channel, numberCipher, masked, code }) {
       const to = secrets.decrypt(numberCipher)
-      const reservation = await deps.guard?.reserve(to, challengeId)
+      // The organization's day first: a send it refuses never touches the pumping budgets.
+      const taken = await deps.budget?.take(userId)
+      let reservation: Awaited<ReturnType<SendGuard['reserve']>> | undefined
+      try {
+        reservation = await deps.guard?.reserve(to, challengeId)
+      } catch (err) {
+        if (taken !== undefined) await deps.budget?.refund(taken)
+        throw err
+      }
+      let handedOver = false
       try {
         const receipt = channel === 'sms'
           ? await sender.sendSms(to, codeSms(code, deps.webotpDomain), options)
           : await sender.call(to, codeSpeech(code), options)
+        handedOver = true
         if (reservation !== undefined) deps.guard?.confirm(reservation)
         await record({ userId, challengeId, kind: 'code', channel, masked, providerId: receipt.providerId, status: receipt.status, errorCode: null })
       } catch (err) {
+        // The provider took nothing: the organization gets the send back, whatever the failure.
+        if (!handedOver && taken !== undefined) await deps.budget?.refund(taken)
         if (!(err instanceof DeliveryError)) throw err
         // Nothing was sent: the budgets get the send back, so a Twilio outage cannot exhaust them.
         if (reservation !== undefined) await deps.guard?.refund(reservation)
@@ -101,6 +116,7 @@ export default fp(async (fastify) => {
     webotpDomain: config.WEBOTP_DOMAIN,
     supportContact: config.SUPPORT_CONTACT,
     statusCallbackUrl: config.PUBLIC_BASE_URL === undefined ? undefined : `${config.PUBLIC_BASE_URL}/v1/webhooks/twilio/status`,
-    guard: fastify.sendGuard
+    guard: fastify.sendGuard,
+    budget: fastify.smsBudget
   }))
-}, { name: 'notifier', dependencies: ['database', 'sender', 'events', 'send-guard'] })
+}, { name: 'notifier', dependencies: ['database', 'sender', 'events', 'send-guard', 'sms-budget'] })

@@ -91,12 +91,13 @@ export function createTotpSettings ({ prisma, totp, recoveryCode, events, notifi
 
     async remove (userId, context) {
       const user = await userOrThrow(userId)
+      const required = await policy.requires(user)
       await prisma.$transaction(async (tx) => {
         await lockUserFactors(tx, userId)
         const row = await tx.totpFactor.findUnique({ where: { userId }, select: { enabledAt: true } })
         if (row === null) throw new ApiError('not_found', 'the user has no authenticator app')
         const left = { phones: await tx.phone.count({ where: { userId } }), totpEnabled: false }
-        if (row.enabledAt !== null) assertMayRemove(policy, user, left, 'add a phone before removing the authenticator app')
+        if (row.enabledAt !== null) assertMayRemove(required, left, 'add a phone before removing the authenticator app')
         // The pending enrolment goes too: removing the app means starting over.
         await tx.totpFactor.delete({ where: { userId } })
         // Without any second factor a recovery code has nothing to stand in for.
