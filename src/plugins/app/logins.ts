@@ -15,6 +15,7 @@ import { AMR, type Method } from '../../second-factor/method.js'
 import type { PhoneCode, SendResult } from '../../second-factor/phone-code.js'
 import type { RecoveryCode } from '../../second-factor/recovery-code.js'
 import type { Channel } from '../../senders/message-sender.js'
+import type { Metrics } from '../external/metrics.js'
 import type { Events } from './events.js'
 import type { Notifier } from './notifier.js'
 import type { Passwords } from './passwords.js'
@@ -57,6 +58,8 @@ export interface LoginsDeps {
   phoneCode: PhoneCode
   recoveryCode: RecoveryCode
   supportContact: string
+  /** Counts second-factor checks by method and outcome. */
+  metrics?: Pick<Metrics, 'verifications'> | undefined
 }
 
 /** A send refused before the provider was called (budgets, number checks): the login itself goes on. */
@@ -237,6 +240,7 @@ export function createLogins (deps: LoginsDeps): Logins {
         throw new ApiError('invalid_request', `method: ${method} is not available for this user`)
       }
       const check = await phoneCode.check(challenge, input.code)
+      deps.metrics?.verifications.inc({ method, outcome: check.outcome })
       switch (check.outcome) {
         case 'accepted':
           return await succeeded(challenge.userId, challenge.channel === 'voice' ? 'voice' : 'sms', context)
@@ -260,6 +264,7 @@ export function createLogins (deps: LoginsDeps): Logins {
       const challenge = await openChallenge(challengeId)
       const userId = challenge.userId
       const check = await recoveryCode.check(userId, input.recoveryCode, challenge.createdAt)
+      deps.metrics?.verifications.inc({ method: 'recovery', outcome: check.outcome })
       switch (check.outcome) {
         case 'refused':
           if (check.locked) throw locked()
@@ -309,6 +314,7 @@ export default fp(async (fastify) => {
     notifier: fastify.notifier,
     phoneCode: fastify.secondFactors.phoneCode,
     recoveryCode: fastify.secondFactors.recoveryCode,
-    supportContact: fastify.config.SUPPORT_CONTACT
+    supportContact: fastify.config.SUPPORT_CONTACT,
+    metrics: fastify.metrics
   }))
-}, { name: 'logins', dependencies: ['database', 'passwords', 'users', 'policy', 'events', 'notifier', 'second-factors'] })
+}, { name: 'logins', dependencies: ['database', 'passwords', 'users', 'policy', 'events', 'notifier', 'second-factors', 'metrics'] })

@@ -6,6 +6,7 @@ import { ApiError } from '../../lib/errors.js'
 import type { Secrets } from '../../lib/secrets.js'
 import { DeliveryError, type Channel, type MessageSender } from '../../senders/message-sender.js'
 import { codeSms, codeSpeech, noticeSms, type NoticeKind } from '../../senders/messages.js'
+import type { Metrics } from '../external/metrics.js'
 import type { Events } from './events.js'
 import type { SendGuard } from './send-guard.js'
 
@@ -38,6 +39,8 @@ export interface NotifierDeps {
   statusCallbackUrl?: string | undefined
   /** SMS pumping budgets and number checks, before the provider is called. */
   guard?: SendGuard | undefined
+  /** Counts codes by channel and outcome (sent, failed, refused). */
+  metrics?: Pick<Metrics, 'codesSent'> | undefined
 }
 
 export function createNotifier (deps: NotifierDeps): Notifier {
@@ -51,15 +54,19 @@ export function createNotifier (deps: NotifierDeps): Notifier {
   return {
     async deliverCode ({ userId, challengeId, channel, numberCipher, masked, code }) {
       const to = secrets.decrypt(numberCipher)
-      const reservation = await deps.guard?.reserve(to, challengeId)
+      const count = (outcome: 'sent' | 'failed' | 'refused') => deps.metrics?.codesSent.inc({ channel, outcome })
+      // A budget or number check that refuses is a code not sent: counted, then answered as before.
+      const reservation = await deps.guard?.reserve(to, challengeId).catch((err: unknown) => { count('refused'); throw err })
       try {
         const receipt = channel === 'sms'
           ? await sender.sendSms(to, codeSms(code, deps.webotpDomain), options)
           : await sender.call(to, codeSpeech(code), options)
         if (reservation !== undefined) deps.guard?.confirm(reservation)
+        count('sent')
         await record({ userId, challengeId, kind: 'code', channel, masked, providerId: receipt.providerId, status: receipt.status, errorCode: null })
       } catch (err) {
         if (!(err instanceof DeliveryError)) throw err
+        count('failed')
         // Nothing was sent: the budgets get the send back, so a Twilio outage cannot exhaust them.
         if (reservation !== undefined) await deps.guard?.refund(reservation)
         log.warn({ userId, challengeId, channel, reason: err.reason, providerCode: err.providerCode }, 'code delivery failed')
@@ -101,6 +108,7 @@ export default fp(async (fastify) => {
     webotpDomain: config.WEBOTP_DOMAIN,
     supportContact: config.SUPPORT_CONTACT,
     statusCallbackUrl: config.PUBLIC_BASE_URL === undefined ? undefined : `${config.PUBLIC_BASE_URL}/v1/webhooks/twilio/status`,
-    guard: fastify.sendGuard
+    guard: fastify.sendGuard,
+    metrics: fastify.metrics
   }))
-}, { name: 'notifier', dependencies: ['database', 'sender', 'events', 'send-guard'] })
+}, { name: 'notifier', dependencies: ['database', 'sender', 'events', 'send-guard', 'metrics'] })
