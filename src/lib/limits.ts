@@ -95,3 +95,6 @@ export const DB_QUERY_TIMEOUT_MS = 5_000
  * answer was probably the double submit of the code just consumed: refunded, not counted.
  */
 export const RECOVERY_DOUBLE_SUBMIT_WINDOW_MS = 5_000
+
+/** /ready gives each dependency this long: an orchestrator probing every few seconds must get an answer before its own timeout. */
+export const READY_CHECK_TIMEOUT_MS = 1_000
