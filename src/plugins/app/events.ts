@@ -34,12 +34,20 @@ function lockoutReason (type: EventType, details: EventDetails): string | null {
   return details.reason === 'too_many_recovery_failures' ? 'recovery_failures' : 'other'
 }
 
-export function createEvents ({ prisma, metrics }: { prisma: PrismaClient, metrics?: Pick<Metrics, 'lockouts'> | undefined }): Events {
+export interface EventsDeps {
+  prisma: PrismaClient
+  metrics?: Pick<Metrics, 'lockouts'> | undefined
+  /** One line per event: type, user and request id only. Details stay in the database: they hold masked numbers and support's free text. */
+  log?: { info (obj: object, msg?: string): void } | undefined
+}
+
+export function createEvents ({ prisma, metrics, log }: EventsDeps): Events {
   return {
     async record (type, userId, context, details = {}) {
       await prisma.securityEvent.create({
         data: { id: randomUUID(), type, userId, ip: context?.ip ?? null, userAgent: context?.userAgent ?? null, details }
       })
+      log?.info({ event: type, userId, ...(context?.requestId === undefined ? {} : { reqId: context.requestId }) }, 'security event')
       const reason = lockoutReason(type, details)
       if (reason !== null) metrics?.lockouts.inc({ reason })
     },
@@ -67,5 +75,5 @@ declare module 'fastify' {
 }
 
 export default fp(async (fastify) => {
-  fastify.decorate('events', createEvents({ prisma: fastify.prisma, metrics: fastify.metrics }))
+  fastify.decorate('events', createEvents({ prisma: fastify.prisma, metrics: fastify.metrics, log: fastify.log }))
 }, { name: 'events', dependencies: ['database', 'metrics'] })
