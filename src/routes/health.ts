@@ -1,6 +1,7 @@
 import { Type } from 'typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { problemBody } from '../lib/errors.js'
+import { Problem } from './schemas.js'
 import { READY_CHECK_TIMEOUT_MS } from '../lib/limits.js'
 
 type CheckResult = 'ok' | 'failed'
@@ -40,7 +41,14 @@ const health: FastifyPluginAsyncTypebox = async (fastify) => {
       security: [],
       response: {
         200: Type.Object({ status: Type.Literal('ready'), checks: Checks }),
-        503: Type.Object({ checks: Checks }, { additionalProperties: true, description: 'problem+json `unavailable` with the failed checks' })
+        503: {
+          description: '`unavailable`: a dependency does not answer; `checks` says which',
+          content: {
+            'application/problem+json': {
+              schema: Type.Object({ ...Problem.properties, code: Type.Union([Type.Literal('unavailable')]), checks: Checks }, { additionalProperties: true })
+            }
+          }
+        }
       }
     }
   }, async (_request, reply) => {
@@ -54,11 +62,11 @@ const health: FastifyPluginAsyncTypebox = async (fastify) => {
     if (database === 'ok' && redisResult !== 'failed') return { status: 'ready' as const, checks }
     const failed = Object.entries(checks).filter(([, result]) => result === 'failed').map(([name]) => name)
     return await reply.code(503).type('application/problem+json').header('retry-after', '5')
-      .send({ ...problemBody('unavailable', `not answering: ${failed.join(', ')}`, { retryAfter: 5 }), checks })
+      .send({ ...problemBody('unavailable', `not answering: ${failed.join(', ')}`, { retryAfter: 5 }), code: 'unavailable' as const, checks })
   })
 
   fastify.get('/metrics', {
-    schema: { tags: ['operations'], summary: 'Prometheus metrics (text exposition format)', security: [], response: { 200: Type.String() } }
+    schema: { tags: ['operations'], summary: 'Prometheus metrics (text exposition format)', security: [], response: { 200: Type.String({ examples: ['# TYPE spa_codes_sent_total counter\nspa_codes_sent_total{channel="sms",outcome="sent"} 12\n'] }) } }
   }, async (_request, reply) => {
     const { registry } = fastify.metrics
     return await reply.type(registry.contentType).send(await registry.metrics())
