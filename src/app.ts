@@ -38,6 +38,8 @@ export interface AppOptions {
   database?: Database | undefined
   /** Another SMS/voice sender than the configured one. */
   sender?: MessageSender | undefined
+  /** false for the admin CLI, which makes the first API key: see the api-keys plugin. */
+  requireApiAccess?: boolean | undefined
 }
 
 /** Secrets that could reach a log line through a request or an error; replaced, never printed. */
@@ -88,7 +90,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   await fastify.register(eventsPlugin)
   await fastify.register(policyPlugin)
   await fastify.register(passwordsPlugin)
-  await fastify.register(apiKeysPlugin)
+  await fastify.register(apiKeysPlugin, { requireApiAccess: opts.requireApiAccess })
   await fastify.register(authPlugin)
   await fastify.register(sendGuardPlugin)
   await fastify.register(notifierPlugin)
