@@ -160,8 +160,9 @@ export async function runAdmin (argv: string[], io: AdminIo, deps: AdminDeps = {
   }
 
   const loaded = deps.config ?? await loadConfigOrExit()
-  // The service's own log lines (migrations, warnings) go to stderr, so stdout is the answer only.
-  const config = { ...loaded, LOG_LEVEL: process.env.ADMIN_LOG_LEVEL ?? 'warn' }
+  // The service's own log lines go to stderr, so stdout is the answer only; info lines
+  // (migrations, one access line per request) are noise for a one-shot command.
+  const config = { ...loaded, LOG_LEVEL: loaded.LOG_LEVEL === 'info' ? 'warn' : loaded.LOG_LEVEL }
   // Loaded only now: the app, its drivers and the Prisma client take seconds to load.
   const { buildApp } = await import('../app.js')
   const app = await buildApp({ config, database: deps.database, requireApiAccess: false, logStream: process.stderr })
