@@ -80,3 +80,27 @@ test('a support lock is counted under one bounded reason, not its free text', as
   t.equal(sample(body, 'spa_lockouts_total', { reason: 'support' }), 1)
   t.notMatch(body, /phone stolen/)
 })
+
+test('a send refused by the SMS budget and a pause after ten wrong codes are counted', async (t) => {
+  // One code per number per hour: enrolment uses it, so the login's text is refused.
+  const ctx = await buildTestApp(t, { env: { SMS_PER_NUMBER_PER_HOUR: '1' } })
+  const user = await enrolledUser(ctx, 4)
+  const before = (await ctx.request('GET', '/metrics', undefined, null)).body
+  const first = await startLogin(ctx, user)
+  t.equal(first.delivery, null, 'the login goes on without a text')
+  const second = await startLogin(ctx, user)
+  let last = 0
+  // Five wrong codes close a challenge; ten across challenges pause the account.
+  for (const challengeId of [first.challengeId, second.challengeId]) {
+    for (let i = 0; i < 5; i++) {
+      last = (await ctx.request('POST', `/v1/logins/${challengeId}/verify`, { code: '000000' })).statusCode
+    }
+  }
+  t.equal(last, 429, 'the tenth wrong code pauses the account')
+  const after = (await ctx.request('GET', '/metrics', undefined, null)).body
+  const delta = (name: string, labels: Record<string, string>) => sample(after, name, labels) - sample(before, name, labels)
+  t.equal(delta('spa_codes_sent_total', { channel: 'sms', outcome: 'refused' }), 2, 'both logins\' texts were refused')
+  t.equal(delta('spa_codes_sent_total', { channel: 'sms', outcome: 'sent' }), 0)
+  t.equal(delta('spa_lockouts_total', { reason: 'code_failures' }), 1)
+  t.equal(delta('spa_verifications_total', { method: 'sms', outcome: 'wrong' }), 10)
+})
