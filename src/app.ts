@@ -13,6 +13,7 @@ import rateLimitPlugin from './plugins/external/rate-limit.js'
 import senderPlugin from './plugins/external/sender.js'
 import swaggerPlugin from './plugins/external/swagger.js'
 import apiKeysPlugin from './plugins/app/api-keys.js'
+import devicesPlugin from './plugins/app/devices.js'
 import authPlugin from './plugins/app/auth.js'
 import errorHandlerPlugin, { frameworkErrors } from './plugins/app/error-handler.js'
 import eventsPlugin from './plugins/app/events.js'
@@ -22,12 +23,15 @@ import passwordsPlugin from './plugins/app/passwords.js'
 import phonesPlugin from './plugins/app/phones.js'
 import policyPlugin from './plugins/app/policy.js'
 import sendGuardPlugin from './plugins/app/send-guard.js'
+import smsBudgetPlugin from './plugins/app/sms-budget.js'
 import secondFactorsPlugin from './plugins/app/second-factors.js'
 import supportPlugin from './plugins/app/support.js'
 import usersPlugin from './plugins/app/users.js'
 import healthRoutes from './routes/health.js'
+import deviceRoutes from './routes/devices.js'
 import loginRoutes from './routes/logins.js'
 import phoneRoutes from './routes/phones.js'
+import policyRoutes from './routes/policy.js'
 import supportRoutes from './routes/support.js'
 import userRoutes from './routes/users.js'
 import webhookRoutes from './routes/webhooks.js'
@@ -93,10 +97,12 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   await fastify.register(apiKeysPlugin, { requireApiAccess: opts.requireApiAccess })
   await fastify.register(authPlugin)
   await fastify.register(sendGuardPlugin)
+  await fastify.register(smsBudgetPlugin)
   await fastify.register(notifierPlugin)
   await fastify.register(secondFactorsPlugin)
   await fastify.register(usersPlugin)
   await fastify.register(phonesPlugin)
+  await fastify.register(devicesPlugin)
   await fastify.register(loginsPlugin)
   await fastify.register(supportPlugin)
 
@@ -115,6 +121,8 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   await fastify.register(userRoutes)
   await fastify.register(phoneRoutes)
   await fastify.register(loginRoutes)
+  await fastify.register(deviceRoutes)
+  await fastify.register(policyRoutes)
   await fastify.register(supportRoutes)
   await fastify.register(webhookRoutes)
 }

@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { compileErrors, validate } from '@readme/openapi-parser'
 import { parse } from 'yaml'
-import Ajv2020 from 'ajv/dist/2020.js'
+import Ajv from 'ajv'
 import addFormats from 'ajv-formats'
 import { OPENAPI_FILE, generateOpenApi } from '../scripts/write-openapi.js'
 import { buildTestApp } from './helpers/app.js'
@@ -16,8 +16,7 @@ const CONTRACT_FILE = fileURLToPath(new URL('../../shared/CONTRACT.md', import.m
 
 /** Contract sections and routes that later issues build; checked, but reported as todo until then. */
 const LATER: Array<{ matches: (route: ContractRoute) => boolean, reason: string }> = [
-  { matches: (r) => r.section === 4, reason: 'contract section 4 (authenticator apps, remembered devices) is issue 3' },
-  { matches: (r) => r.section === 6, reason: 'contract section 6 (policy routes) is issue 3' },
+  { matches: (r) => r.section === 4 && r.path.includes('/totp'), reason: 'contract section 4 (authenticator apps) is built on the totp branch' }
 ]
 
 /** Routes the contract names that are deliberately not in the document: they serve it. */
@@ -180,8 +179,9 @@ t.test('every route and error code of the contract is in openapi.yaml', async (t
 
 t.test('every operation has examples that fit its schemas, and lists its error codes by status', async (t) => {
   if (document === null) return t.fail('openapi.yaml is missing')
-  // The same dialect the document declares (OpenAPI 3.1 = JSON Schema 2020-12).
-  const ajv = new Ajv2020.default({ strict: false, allErrors: true })
+  // The validator fastify itself uses (Ajv, draft-07: typebox's tuples are written that way),
+  // so an example that fits is one the service would accept or send.
+  const ajv = new Ajv.default({ strict: false, allErrors: true })
   addFormats.default(ajv)
   const fits = (schema: object | undefined, value: unknown): string | null => {
     if (schema === undefined) return 'no schema'

@@ -6,7 +6,7 @@ import { getCountries, type CountryCode } from 'libphonenumber-js/max'
 import {
   ARGON2_DEFAULTS, HASH_CONCURRENCY, HASH_MAX_WAIT_MS, HASH_QUEUE_MAX, RESEND_COOLDOWN_MS, DEFAULT_API_KEY_PER_MINUTE, DEFAULT_LOGIN_PER_IP_PER_MINUTE, DEFAULT_SEND_PER_IP_PER_MINUTE,
   DEFAULT_SMS_PER_IP_PER_HOUR, DEFAULT_SMS_PER_NUMBER_PER_DAY, DEFAULT_SMS_PER_NUMBER_PER_HOUR,
-  DEFAULT_SMS_PER_PREFIX_PER_DAY, DEFAULT_VERIFY_PER_IP_PER_MINUTE
+  DEFAULT_SMS_PER_PREFIX_PER_DAY, DEFAULT_VERIFY_PER_IP_PER_MINUTE, POLICY_MAX_DAYS
 } from './limits.js'
 
 /** A bad setting: the message is the one line printed when the service refuses to start. */
@@ -52,6 +52,29 @@ function url (protocols: string[]) {
 
 function text () {
   return (raw: string | undefined) => optional(raw)
+}
+
+const POLICY_METHODS = ['sms', 'voice', 'totp'] as const
+type PolicyMethod = typeof POLICY_METHODS[number]
+
+/** The default policy's roles: `*` (every role) or role names. */
+function roleList (raw: string | undefined): string[] {
+  const list = [...new Set((optional(raw) ?? '*').split(',').map((r) => r.trim()).filter(Boolean))]
+  if (list.includes('*')) {
+    if (list.length > 1) throw new Error('is either * alone or a list of roles')
+    return ['*']
+  }
+  const bad = list.find((role) => !/^[a-z][a-z0-9_-]*$/.test(role) || role.length > 64)
+  if (bad !== undefined) throw new Error(`${bad} is not a role name (lower-case letters, digits, _ and -)`)
+  return list
+}
+
+function methodList (raw: string | undefined): PolicyMethod[] {
+  const list = [...new Set((optional(raw) ?? POLICY_METHODS.join(',')).split(',').map((m) => m.trim().toLowerCase()).filter(Boolean))]
+  if (list.length === 0) throw new Error('must list at least one of sms, voice, totp')
+  const bad = list.find((m) => !(POLICY_METHODS as readonly string[]).includes(m))
+  if (bad !== undefined) throw new Error(`${bad} is not one of sms, voice, totp`)
+  return POLICY_METHODS.filter((m) => list.includes(m))
 }
 
 function textOr (fallback: string) {
@@ -166,6 +189,11 @@ const schema = {
   SMS_PER_NUMBER_PER_DAY: { describe: 'codes sent to one number per day; 0 turns the limit off', parse: integer(DEFAULT_SMS_PER_NUMBER_PER_DAY, 0, 1_000_000) },
   SMS_PER_IP_PER_HOUR: { describe: 'codes sent for one client IP per hour; 0 turns the limit off', parse: integer(DEFAULT_SMS_PER_IP_PER_HOUR, 0, 1_000_000) },
   SMS_PER_PREFIX_PER_DAY: { describe: 'codes sent to one country calling code per day; 0 turns the limit off', parse: integer(DEFAULT_SMS_PER_PREFIX_PER_DAY, 0, 100_000_000) },
+  DEFAULT_REQUIRED_ROLES: { describe: 'roles that must use 2FA when the organization set no policy: * or a comma list', parse: roleList },
+  DEFAULT_ALLOWED_METHODS: { describe: 'second factors allowed when the organization set no policy: sms, voice, totp', parse: methodList },
+  DEFAULT_REMEMBER_DEVICE_DAYS: { describe: 'days a remembered device skips the second factor; 0 turns remembered devices off', parse: integer(30, 0, POLICY_MAX_DAYS) },
+  DEFAULT_ENROLLMENT_GRACE_DAYS: { describe: 'days a newly required user may still log in with the password alone', parse: integer(0, 0, POLICY_MAX_DAYS) },
+  DEFAULT_SMS_DAILY_LIMIT: { describe: 'texts and calls per organization per UTC day (0: none)', parse: integer(1000, 0, 100_000_000) },
   ARGON2_MEMORY_COST: { describe: 'argon2id memory in KiB', parse: integer(ARGON2_DEFAULTS.memoryCost, 1024, 4_194_304) },
   ARGON2_TIME_COST: { describe: 'argon2id iterations', parse: integer(ARGON2_DEFAULTS.timeCost, 1, 100) },
   ARGON2_PARALLELISM: { describe: 'argon2id lanes', parse: integer(ARGON2_DEFAULTS.parallelism, 1, 16) },

@@ -96,5 +96,11 @@ export const DB_QUERY_TIMEOUT_MS = 5_000
  */
 export const RECOVERY_DOUBLE_SUBMIT_WINDOW_MS = 5_000
 
+/** Device tokens: 256 random bits, far beyond guessing; only their SHA-256 is stored. */
+export const DEVICE_TOKEN_BYTES = 32
+/** Contract section 6: rememberDeviceDays and enrollmentGraceDays are 0..90. */
+export const POLICY_MAX_DAYS = 90
+/** Remembered devices a user may list at once; older ones past it still work but are not listed. */
+export const DEVICES_LIST_MAX = 100
 /** /ready gives each dependency this long: an orchestrator probing every few seconds must get an answer before its own timeout. */
 export const READY_CHECK_TIMEOUT_MS = 1_000

@@ -104,6 +104,9 @@ export function sampleFor (schema: Schema | undefined, name?: string, depth = 0)
       return out
     }
     case 'array': {
+      // A tuple (typebox writes draft-07's `items: [...]`; 2020-12 says `prefixItems`): one value per position.
+      const tuple = Array.isArray(schema.prefixItems) ? schema.prefixItems : Array.isArray(schema.items) ? schema.items : undefined
+      if (tuple !== undefined) return (tuple as Schema[]).map((part) => sampleFor(part, name, depth + 1))
       const item = sampleFor(schema.items as Schema | undefined, name, depth + 1)
       const min = typeof schema.minItems === 'number' ? Math.max(1, schema.minItems) : 1
       return item === undefined ? [] : Array.from({ length: min }, () => item)

@@ -50,3 +50,25 @@ t.test('a whole flow writes no password, code, recovery code, key, token or full
     t.notOk(found, `the log does not contain ${secret.slice(0, 3)}…`)
   }
 })
+
+t.test('a remembered device token is never written to the log, neither when issued nor when used', async (t) => {
+  const lines: string[] = []
+  const logStream = new Writable({ write (chunk, _encoding, done) { lines.push(String(chunk)); done() } })
+  const ctx = await buildTestApp(t, { env: { LOG_LEVEL: 'trace' }, logStream })
+  const user = await createUser(ctx)
+  const number = phoneNumber(44)
+  await enrolPhone(ctx, user.id, number, 'sms')
+  const login = await ctx.request('POST', '/v1/logins', { email: user.email, password: 'Pirouette-Jete-1987!' })
+  const verified = await ctx.request('POST', `/v1/logins/${login.json().challengeId}/verify`, { code: ctx.twilio.lastCodeFor(number), rememberDevice: true })
+  const token = verified.json().deviceToken as string
+  t.type(token, 'string')
+  const skipped = await ctx.request('POST', '/v1/logins', { email: user.email, password: 'Pirouette-Jete-1987!', deviceToken: token })
+  t.same(skipped.json().amr, ['pwd', 'device'])
+  // A malformed body carrying the token is the path most likely to dump it.
+  await ctx.app.inject({ method: 'POST', url: '/v1/logins', headers: { authorization: `Bearer ${TEST_API_KEY}`, 'content-type': 'application/json' }, payload: `{"email":"${user.email}","deviceToken":"${token}"` })
+  await ctx.request('POST', '/v1/logins', { email: user.email, password: 'Pirouette-Jete-1987!', deviceToken: token, extra: 1 })
+  const log = lines.join('')
+  t.ok(lines.length > 5, 'the flow was logged')
+  t.notOk(log.includes(token), 'the token is not in the log')
+  t.notOk(log.includes(token.slice(0, 16)), 'not even a prefix of it')
+})

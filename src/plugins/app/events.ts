@@ -12,6 +12,7 @@ export type EventType =
   | 'account.locked' | 'account.unlocked'
   | 'phone.verification_started' | 'phone.verified' | 'phone.updated' | 'phone.removed'
   | 'recovery_code.regenerated' | 'two_factor.reset' | 'notice.sent' | 'notice.failed'
+  | 'device.remembered' | 'device.revoked' | 'policy.updated'
 
 export type EventDetails = Record<string, string | number | boolean | null | string[]>
 

@@ -15,11 +15,12 @@ import { AMR, type Method } from '../../second-factor/method.js'
 import type { PhoneCode, SendResult } from '../../second-factor/phone-code.js'
 import type { RecoveryCode } from '../../second-factor/recovery-code.js'
 import type { Channel } from '../../senders/message-sender.js'
+import type { Devices } from './devices.js'
 import type { Metrics } from '../external/metrics.js'
 import type { Events } from './events.js'
 import type { Notifier } from './notifier.js'
 import type { Passwords } from './passwords.js'
-import type { PolicyService } from './policy.js'
+import type { Policy, PolicyService } from './policy.js'
 import { normaliseEmail, type Users } from './users.js'
 
 export interface Delivery { channel: Channel, phone: { masked: string }, resendAvailableAt: string }
@@ -37,12 +38,12 @@ export interface ChallengeStatus {
   delivery: null | { channel: Channel, phone: { masked: string }, status: string, errorCode: string | null, updatedAt: string }
 }
 
-export interface Authenticated { status: 'authenticated', userId: string, amr: string[] }
+export interface Authenticated { status: 'authenticated', userId: string, amr: string[], deviceToken?: string, deviceTokenExpiresAt?: string }
 
 export interface Logins {
   start (input: { email: string, password: string, deviceToken?: string | undefined }, context: RequestContext): Promise<LoginResult>
   send (challengeId: string, input: { channel: Channel, phoneId?: string | undefined }, context: RequestContext): Promise<Delivery>
-  verify (challengeId: string, input: { code: string, method?: Method | undefined }, context: RequestContext): Promise<Authenticated>
+  verify (challengeId: string, input: { code: string, method?: Method | undefined, rememberDevice?: boolean | undefined }, context: RequestContext): Promise<Authenticated>
   recover (challengeId: string, input: { recoveryCode: string }, context: RequestContext): Promise<Authenticated & { recoveryCode: string, recoveryKit: string }>
   status (challengeId: string): Promise<ChallengeStatus>
 }
@@ -53,6 +54,7 @@ export interface LoginsDeps {
   passwords: Passwords
   users: Users
   policy: PolicyService
+  devices: Devices
   events: Events
   notifier: Notifier
   phoneCode: PhoneCode
@@ -65,12 +67,21 @@ export interface LoginsDeps {
 /** A send refused before the provider was called (budgets, number checks): the login itself goes on. */
 const REFUSED_SENDS = new Set(['send_limit_reached', 'invalid_phone_number', 'phone_country_not_allowed'])
 
+/** The enrolled methods the user's policy lets them use; the recovery code always stays. */
+export function allowedMethods (policy: Policy, enrolled: Method[]): Method[] {
+  return enrolled.filter((method) => method === 'recovery' || policy.allowedMethods.includes(method))
+}
+
+function phoneChannels (policy: Policy): Channel[] {
+  return (['sms', 'voice'] as const).filter((channel) => policy.allowedMethods.includes(channel))
+}
+
 function retryAfterSeconds (until: Date, now = Date.now()): number {
   return Math.max(1, Math.ceil((until.getTime() - now) / 1000))
 }
 
 export function createLogins (deps: LoginsDeps): Logins {
-  const { prisma, secrets, passwords, users, policy, events, notifier, phoneCode, recoveryCode } = deps
+  const { prisma, secrets, passwords, users, policy, devices, events, notifier, phoneCode, recoveryCode } = deps
 
   const locked = () => new ApiError('account_locked', `This account is locked. To unlock it, contact ${deps.supportContact}.`)
 
@@ -182,14 +193,28 @@ export function createLogins (deps: LoginsDeps): Logins {
       if (user.lockedAt !== null) throw locked()
       assertNotPaused(user)
 
-      const methods = users.methodsFor({ phones: user.phones, totpEnabled: false, hasRecoveryCode: user.recoveryCode !== null })
+      const userPolicy = await policy.forUser(user)
+      const methods = allowedMethods(userPolicy, users.methodsFor({ phones: user.phones, totpEnabled: false, hasRecoveryCode: user.recoveryCode !== null }))
       if (!methods.some((method) => method !== 'recovery')) {
-        if (policy.requires(user)) {
+        const verdict = await policy.requirement(user, false, userPolicy)
+        if (verdict.required) {
+          const dueBy = verdict.enrollmentDueBy
+          if (dueBy !== null && dueBy > new Date()) {
+            // Contract section 6: within the grace period the password alone still lets the user in.
+            await events.record('login.succeeded', user.id, context, { method: 'password', enrollmentDueBy: dueBy.toISOString() })
+            return { status: 'authenticated', userId: user.id, amr: ['pwd'], enrollmentDueBy: dueBy.toISOString() }
+          }
           await events.record('login.succeeded', user.id, context, { method: 'password', enrollmentRequired: true })
           return { status: 'enrollment_required', userId: user.id }
         }
         await events.record('login.succeeded', user.id, context, { method: 'password' })
         return { status: 'authenticated', userId: user.id, amr: ['pwd'] }
+      }
+
+      // Someone else's, revoked, expired or made-up tokens all fall through to the challenge: the answer tells nothing.
+      if (input.deviceToken !== undefined && await devices.use(user.id, input.deviceToken, userPolicy.rememberDeviceDays)) {
+        await events.record('login.succeeded', user.id, context, { method: 'device' })
+        return { status: 'authenticated', userId: user.id, amr: ['pwd', 'device'] }
       }
 
       const challenge = await prisma.otpChallenge.create({
@@ -204,9 +229,12 @@ export function createLogins (deps: LoginsDeps): Logins {
       })
       const base = { status: 'challenge_required' as const, challengeId: challenge.id, expiresAt: challenge.expiresAt.toISOString(), methods }
       const primary = user.phones.find((phone) => phone.primary) ?? user.phones[0]
-      if (primary === undefined) return { ...base, delivery: null }
+      const channels = phoneChannels(userPolicy)
+      const preferred: Channel = primary?.channel === 'voice' ? 'voice' : 'sms'
+      const channel = channels.includes(preferred) ? preferred : channels[0]
+      if (primary === undefined || channel === undefined) return { ...base, delivery: null }
       try {
-        return { ...base, delivery: await sendTo(challenge, primary, primary.channel === 'voice' ? 'voice' : 'sms', context) }
+        return { ...base, delivery: await sendTo(challenge, primary, channel, context) }
       } catch (err) {
         if (err instanceof ApiError && REFUSED_SENDS.has(err.code)) {
           // Contract section 6: over a send budget the login goes on with nothing sent,
@@ -224,6 +252,9 @@ export function createLogins (deps: LoginsDeps): Logins {
     async send (challengeId, input, context) {
       const challenge = await openChallenge(challengeId)
       assertNotPaused(challenge.user)
+      if (!phoneChannels(await policy.forUser(challenge.user)).includes(input.channel)) {
+        throw new ApiError('invalid_request', `channel: ${input.channel} is not allowed by this user's organization policy`)
+      }
       const phones = await prisma.phone.findMany({ where: { userId: challenge.userId }, orderBy: { slot: 'asc' } })
       const phone = input.phoneId !== undefined
         ? phones.find((p) => p.id === input.phoneId)
@@ -239,11 +270,19 @@ export function createLogins (deps: LoginsDeps): Logins {
       if (method !== 'sms' && method !== 'voice') {
         throw new ApiError('invalid_request', `method: ${method} is not available for this user`)
       }
+      const userPolicy = await policy.forUser(challenge.user)
+      if (!userPolicy.allowedMethods.includes(method)) {
+        throw new ApiError('invalid_request', `method: ${method} is not allowed by this user's organization policy`)
+      }
       const check = await phoneCode.check(challenge, input.code)
       deps.metrics?.verifications.inc({ method, outcome: check.outcome })
       switch (check.outcome) {
-        case 'accepted':
-          return await succeeded(challenge.userId, challenge.channel === 'voice' ? 'voice' : 'sms', context)
+        case 'accepted': {
+          const authenticated = await succeeded(challenge.userId, challenge.channel === 'voice' ? 'voice' : 'sms', context)
+          if (input.rememberDevice !== true) return authenticated
+          const remembered = await devices.remember(challenge.userId, userPolicy.rememberDeviceDays, context)
+          return remembered === null ? authenticated : { ...authenticated, ...remembered }
+        }
         case 'expired':
           throw new ApiError('challenge_expired', 'this login has expired; start again with the password')
         case 'closed':
@@ -310,6 +349,7 @@ export default fp(async (fastify) => {
     passwords: fastify.passwords,
     users: fastify.users,
     policy: fastify.policy,
+    devices: fastify.devices,
     events: fastify.events,
     notifier: fastify.notifier,
     phoneCode: fastify.secondFactors.phoneCode,
@@ -317,4 +357,4 @@ export default fp(async (fastify) => {
     supportContact: fastify.config.SUPPORT_CONTACT,
     metrics: fastify.metrics
   }))
-}, { name: 'logins', dependencies: ['database', 'passwords', 'users', 'policy', 'events', 'notifier', 'second-factors', 'metrics'] })
+}, { name: 'logins', dependencies: ['database', 'passwords', 'users', 'policy', 'devices', 'events', 'notifier', 'second-factors', 'metrics'] })

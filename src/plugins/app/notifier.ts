@@ -9,6 +9,7 @@ import { codeSms, codeSpeech, noticeSms, type NoticeKind } from '../../senders/m
 import type { Metrics } from '../external/metrics.js'
 import type { Events } from './events.js'
 import type { SendGuard } from './send-guard.js'
+import type { SmsBudget } from './sms-budget.js'
 
 export interface CodeDelivery {
   userId: string
@@ -39,6 +40,8 @@ export interface NotifierDeps {
   statusCallbackUrl?: string | undefined
   /** SMS pumping budgets and number checks, before the provider is called. */
   guard?: SendGuard | undefined
+  /** The organization's daily texts and calls (policy smsDailyLimit); security notices are not counted. */
+  budget?: SmsBudget | undefined
   /** Counts codes by channel and outcome (sent, failed, refused). */
   metrics?: Pick<Metrics, 'codesSent'> | undefined
 }
@@ -56,15 +59,28 @@ export function createNotifier (deps: NotifierDeps): Notifier {
       const to = secrets.decrypt(numberCipher)
       const count = (outcome: 'sent' | 'failed' | 'refused') => deps.metrics?.codesSent.inc({ channel, outcome })
       // A budget or number check that refuses is a code not sent: counted, then answered as before.
-      const reservation = await deps.guard?.reserve(to, challengeId).catch((err: unknown) => { count('refused'); throw err })
+      const refused = (err: unknown) => { if (err instanceof ApiError) count('refused'); return err }
+      // The organization's day first: a send it refuses never touches the pumping budgets.
+      const taken = await deps.budget?.take(userId).catch((err: unknown) => { throw refused(err) })
+      let reservation: Awaited<ReturnType<SendGuard['reserve']>> | undefined
+      try {
+        reservation = await deps.guard?.reserve(to, challengeId)
+      } catch (err) {
+        if (taken !== undefined) await deps.budget?.refund(taken)
+        throw refused(err)
+      }
+      let handedOver = false
       try {
         const receipt = channel === 'sms'
           ? await sender.sendSms(to, codeSms(code, deps.webotpDomain), options)
           : await sender.call(to, codeSpeech(code), options)
+        handedOver = true
         if (reservation !== undefined) deps.guard?.confirm(reservation)
         count('sent')
         await record({ userId, challengeId, kind: 'code', channel, masked, providerId: receipt.providerId, status: receipt.status, errorCode: null })
       } catch (err) {
+        // The provider took nothing: the organization gets the send back, whatever the failure.
+        if (!handedOver && taken !== undefined) await deps.budget?.refund(taken)
         if (!(err instanceof DeliveryError)) throw err
         count('failed')
         // Nothing was sent: the budgets get the send back, so a Twilio outage cannot exhaust them.
@@ -109,6 +125,7 @@ export default fp(async (fastify) => {
     supportContact: config.SUPPORT_CONTACT,
     statusCallbackUrl: config.PUBLIC_BASE_URL === undefined ? undefined : `${config.PUBLIC_BASE_URL}/v1/webhooks/twilio/status`,
     guard: fastify.sendGuard,
+    budget: fastify.smsBudget,
     metrics: fastify.metrics
   }))
-}, { name: 'notifier', dependencies: ['database', 'sender', 'events', 'send-guard', 'metrics'] })
+}, { name: 'notifier', dependencies: ['database', 'sender', 'events', 'send-guard', 'sms-budget', 'metrics'] })

@@ -191,11 +191,12 @@ export function createPhones (deps: PhonesDeps): Phones {
 
     async remove (userId, phoneId, context) {
       const user = await userOrThrow(userId)
+      const required = await policy.requires(user)
       const { removed, previousPrimary } = await withUserPhones(userId, async (tx, phones) => {
         const target = phones.find((p) => p.id === phoneId)
         if (target === undefined) throw new ApiError('not_found', `no phone ${phoneId} for this user`)
         const remaining = phones.filter((p) => p.id !== phoneId)
-        if (remaining.length === 0 && policy.requires(user)) {
+        if (remaining.length === 0 && required) {
           throw new ApiError('two_factor_required', 'two-factor authentication is required for this user: add another phone before removing the last one')
         }
         await tx.phone.delete({ where: { id: phoneId } })

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import type { PrismaClient } from '../../generated/prisma/client.js'
 import { lockAccount } from '../../lib/account-lock.js'
+import { revokeAllDevices } from '../../lib/device-tokens.js'
 import { ApiError } from '../../lib/errors.js'
 import type { RequestContext } from '../../lib/request-context.js'
 import type { Secrets } from '../../lib/secrets.js'
@@ -29,26 +30,31 @@ export function createSupport ({ prisma, secrets, users, events, notifier }: Sup
       const user = await prisma.user.findUnique({ where: { id: userId }, select: { email: true } })
       if (user === null) throw new ApiError('not_found', `no user ${userId}`)
       // Every counter: a user support just helped must not still wait out a wrong-password throttle.
-      await prisma.$transaction([
+      // Devices too: the lock already revoked them, and an unlock must never bring one back.
+      const [,, revoked] = await prisma.$transaction([
         prisma.user.updateMany({
           where: { id: userId },
           data: { lockedAt: null, lockedReason: null, recoveryFailures: 0, codeFailures: 0, codeLockedUntil: null }
         }),
-        prisma.loginThrottle.deleteMany({ where: { emailIndex: secrets.blindIndex('email', user.email) } })
+        prisma.loginThrottle.deleteMany({ where: { emailIndex: secrets.blindIndex('email', user.email) } }),
+        revokeAllDevices(prisma, userId)
       ])
       await events.record('account.unlocked', userId, context, { reason })
+      if (revoked.count > 0) await events.record('device.revoked', userId, context, { all: true, count: revoked.count, reason: 'account_unlocked' })
       return await users.view(userId)
     },
     async resetTwoFactor (userId, reason, context) {
       await users.assertExists(userId)
       const previousPrimary = await prisma.phone.findFirst({ where: { userId, primary: true } })
       const now = new Date()
-      await prisma.$transaction([
+      const [,,, revoked] = await prisma.$transaction([
         prisma.phone.deleteMany({ where: { userId } }),
         prisma.recoveryCode.deleteMany({ where: { userId } }),
-        prisma.otpChallenge.updateMany({ where: { userId, completedAt: null, closedAt: null }, data: { closedAt: now, closedReason: 'two_factor_reset' } })
+        prisma.otpChallenge.updateMany({ where: { userId, completedAt: null, closedAt: null }, data: { closedAt: now, closedReason: 'two_factor_reset' } }),
+        revokeAllDevices(prisma, userId, now)
       ])
       await events.record('two_factor.reset', userId, context, { reason })
+      if (revoked.count > 0) await events.record('device.revoked', userId, context, { all: true, count: revoked.count, reason: 'two_factor_reset' })
       await notifier.notify(userId, previousPrimary, 'two_factor_reset')
     }
   }

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import { randomUUID } from 'node:crypto'
 import type { Phone, PrismaClient } from '../../generated/prisma/client.js'
+import { revokeAllDevices } from '../../lib/device-tokens.js'
 import { ApiError } from '../../lib/errors.js'
 import { isUniqueViolation, prismaCode } from '../../lib/prisma-errors.js'
 import type { RequestContext } from '../../lib/request-context.js'
@@ -85,6 +86,9 @@ export function createUsers ({ prisma, passwords, events, policy, factors }: Use
     const user = await prisma.user.findUnique({ where: { id: userId }, include: includeFactors })
     if (user === null) throw new ApiError('not_found', `no user ${userId}`)
     const methods = methodsFor({ phones: user.phones, totpEnabled: false, hasRecoveryCode: user.recoveryCode !== null })
+    const userPolicy = await policy.forUser(user)
+    const usable = methods.some((method) => method !== 'recovery' && (userPolicy.allowedMethods as Method[]).includes(method))
+    const verdict = await policy.requirement(user, usable, userPolicy)
     return {
       id: user.id,
       email: user.email,
@@ -95,8 +99,8 @@ export function createUsers ({ prisma, passwords, events, policy, factors }: Use
       lockedReason: user.lockedReason,
       twoFactor: {
         enabled: methods.some((method) => method !== 'recovery'),
-        required: policy.requires(user),
-        enrollmentDueBy: null,
+        required: verdict.required,
+        enrollmentDueBy: verdict.enrollmentDueBy?.toISOString() ?? null,
         methods,
         phones: user.phones.map(phoneView),
         totp: null,
@@ -153,9 +157,14 @@ export function createUsers ({ prisma, passwords, events, policy, factors }: Use
       if (user === null) throw new ApiError('not_found', `no user ${userId}`)
       passwords.assertStrong(password, user.email)
       const passwordHash = await passwords.hash(password)
-      const { count } = await prisma.user.updateMany({ where: { id: userId }, data: { passwordHash } })
+      // A new password signs every remembered browser out: whoever knew the old one may hold one of them.
+      const [{ count }, revoked] = await prisma.$transaction([
+        prisma.user.updateMany({ where: { id: userId }, data: { passwordHash } }),
+        revokeAllDevices(prisma, userId)
+      ])
       if (count === 0) throw new ApiError('not_found', `no user ${userId}`)
       await events.record('password.changed', userId, context)
+      if (revoked.count > 0) await events.record('device.revoked', userId, context, { all: true, count: revoked.count, reason: 'password_changed' })
     },
     async remove (userId) {
       const { count } = await prisma.user.deleteMany({ where: { id: userId } })

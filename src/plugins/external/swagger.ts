@@ -24,6 +24,8 @@ export default fp(async (fastify) => {
         { name: 'users', description: 'Contract section 1' },
         { name: 'phones', description: 'Contract section 2: phones and the recovery code' },
         { name: 'login', description: 'Contract section 3' },
+        { name: 'devices', description: 'Contract section 4: remembered devices' },
+        { name: 'policy', description: 'Contract section 6: per-organization two-factor policy' },
         { name: 'support', description: 'Contract section 5' },
         { name: 'operations', description: 'Contract section 7' },
         { name: 'webhooks', description: 'Contract section 7' }

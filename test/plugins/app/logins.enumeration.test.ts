@@ -7,6 +7,7 @@ import { createPolicy } from '../../../src/plugins/app/policy.js'
 import { createUsers } from '../../../src/plugins/app/users.js'
 import { createSecrets } from '../../../src/lib/secrets.js'
 import { ApiError } from '../../../src/lib/errors.js'
+import type { Devices } from '../../../src/plugins/app/devices.js'
 import type { Notifier } from '../../../src/plugins/app/notifier.js'
 import type { PhoneCode } from '../../../src/second-factor/phone-code.js'
 import type { RecoveryCode } from '../../../src/second-factor/recovery-code.js'
@@ -26,7 +27,7 @@ t.test('unknown emails cost one argon2 verification, like wrong passwords', asyn
     verifyDummy: async (secret) => { calls.push('dummy'); await real.verifyDummy(secret) }
   }
   const events = createEvents({ prisma: db.prisma })
-  const policy = createPolicy()
+  const policy = createPolicy({ prisma: db.prisma })
   const users = createUsers({ prisma: db.prisma, passwords: counting, events, policy, factors: [] })
   const unused = {} as unknown
   const logins = createLogins({
@@ -35,6 +36,7 @@ t.test('unknown emails cost one argon2 verification, like wrong passwords', asyn
     passwords: counting,
     users,
     policy,
+    devices: unused as Devices,
     events,
     notifier: unused as Notifier,
     phoneCode: unused as PhoneCode,
