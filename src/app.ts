@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify'
 import { randomUUID } from 'node:crypto'
 import type { DestinationStream } from 'pino'
 import type { Config } from './lib/config.js'
@@ -44,6 +44,8 @@ export interface AppOptions {
   database?: Database | undefined
   /** Another SMS/voice sender than the configured one. */
   sender?: MessageSender | undefined
+  /** false for the admin CLI, which makes the first API key: see the api-keys plugin. */
+  requireApiAccess?: boolean | undefined
 }
 
 /** Secrets that could reach a log line through a request or an error; replaced, never printed. */
@@ -62,6 +64,8 @@ export function serverOptions (config: Config, logStream?: DestinationStream): F
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
       ...(logStream === undefined ? {} : { stream: logStream })
     },
+    // One access line per request, written by the onResponse hook below, instead of fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT_BYTES,
     // X-Forwarded-For is believed only from the configured proxies: anyone else could name any IP.
     trustProxy: config.TRUSTED_PROXIES.length === 0 ? false : config.TRUSTED_PROXIES,
@@ -92,7 +96,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   await fastify.register(eventsPlugin)
   await fastify.register(policyPlugin)
   await fastify.register(passwordsPlugin)
-  await fastify.register(apiKeysPlugin)
+  await fastify.register(apiKeysPlugin, { requireApiAccess: opts.requireApiAccess })
   await fastify.register(authPlugin)
   await fastify.register(sendGuardPlugin)
   await fastify.register(smsBudgetPlugin)
@@ -106,6 +110,15 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify, opts) => {
   await fastify.register(supportPlugin)
 
   fastify.addHook('onSend', async (request, reply) => { reply.header('x-request-id', request.id) })
+  // The access line: the route template, never the raw URL or query, so no value a caller sent is logged.
+  fastify.addHook('onResponse', async (request, reply) => {
+    request.log.info({
+      method: request.method,
+      route: request.routeOptions.url ?? 'unmatched',
+      statusCode: reply.statusCode,
+      durationMs: Math.round(reply.elapsedTime * 10) / 10
+    }, 'request')
+  })
 
   await fastify.register(healthRoutes)
   await fastify.register(userRoutes)

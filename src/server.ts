@@ -1,5 +1,5 @@
 import { buildApp } from './app.js'
-import { loadConfigOrExit } from './lib/config.js'
+import { ConfigError, loadConfigOrExit } from './lib/config.js'
 
 /** How long in-flight requests may take to finish after SIGTERM before the process gives up on them. */
 const SHUTDOWN_GRACE_MS = 10_000
@@ -37,6 +37,8 @@ async function main (): Promise<void> {
 }
 
 main().catch((err) => {
-  process.stderr.write(`failed to start: ${err instanceof Error ? err.message : String(err)}\n`)
+  // A setting only the database can judge (BOOTSTRAP_API_KEY) ends like any other bad setting: one line.
+  if (err instanceof ConfigError) process.stderr.write(`configuration error: ${err.message}\n`)
+  else process.stderr.write(`failed to start: ${err instanceof Error ? err.message : String(err)}\n`)
   process.exit(1)
 })

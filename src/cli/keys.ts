@@ -6,18 +6,19 @@ import type { Database } from '../db/database.js'
 import { loadConfigOrExit, type Config } from '../lib/config.js'
 import { isUniqueViolation } from '../lib/prisma-errors.js'
 import { SCOPES, createApiKeys, type Scope } from '../plugins/app/api-keys.js'
+import { isMain } from './is-main.js'
 
-const USAGE = `Manage the API keys that callers of Studio Pro Auth send as "Authorization: Bearer <key>".
+export const KEYS_USAGE = `Manage the API keys that callers of Studio Pro Auth send as "Authorization: Bearer <key>".
 
 Usage:
   npm run --silent keys -- create --name NAME --scopes SCOPE[,SCOPE...]
   npm run --silent keys -- list
-  npm run --silent keys -- revoke NAME
+  npm run --silent keys -- revoke NAME|ID
 
 create  makes a key and prints it alone on the last line. It is shown this once
         and stored only as a hash: put it in the caller's secret store right away.
 list    shows every key's name, scopes, creation and revocation dates (never the key).
-revoke  stops the key with that name from working, at once.
+revoke  stops the key with that name (or id, as list shows it) from working, at once.
 
 NAME    letters, digits, '.', '_' or '-', up to 64 characters, e.g. backend
 SCOPE   login   POST /v1/logins and the login challenge routes
@@ -29,12 +30,16 @@ The database is the service's: DATABASE_URL, or the embedded one under DATA_DIR
 (stop the service first when it uses the embedded database).
 `
 
+const USAGE = KEYS_USAGE
+
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
 
 /** A mistake in the command line: usage text and exit code 2. */
-class UsageError extends Error {}
+export class UsageError extends Error {}
 /** A command that could not be carried out: its message and exit code 1. */
-class Failure extends Error {}
+export class Failure extends Error {}
+
+export type KeysCommand = Exclude<Command, { kind: 'help' }>
 
 type Command =
   | { kind: 'help' }
@@ -42,7 +47,7 @@ type Command =
   | { kind: 'list' }
   | { kind: 'revoke', name: string }
 
-function parseCommand (argv: string[]): Command {
+export function parseKeysCommand (argv: string[]): Command {
   let parsed
   try {
     parsed = parseArgs({
@@ -84,7 +89,7 @@ function parseCommand (argv: string[]): Command {
       return { kind: 'list' }
     case 'revoke': {
       noExtra([])
-      if (rest.length !== 1) throw new UsageError('revoke needs exactly one NAME, e.g. revoke backend')
+      if (rest.length !== 1) throw new UsageError('revoke needs exactly one NAME or ID, e.g. revoke backend')
       return { kind: 'revoke', name: rest[0]! }
     }
     default:
@@ -97,7 +102,8 @@ function table (rows: string[][]): string {
   return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd() + '\n').join('')
 }
 
-async function run (command: Exclude<Command, { kind: 'help' }>, config: Config, db: Database): Promise<string> {
+/** Carries out a parsed command; the admin CLI (src/cli/admin.ts) runs its `keys` commands through here too. */
+export async function runKeys (command: KeysCommand, config: Config, db: Database): Promise<string> {
   const keys = createApiKeys({ prisma: db.prisma, bootstrapKey: config.BOOTSTRAP_API_KEY })
   switch (command.kind) {
     case 'create': {
@@ -119,13 +125,15 @@ async function run (command: Exclude<Command, { kind: 'help' }>, config: Config,
       const note = config.BOOTSTRAP_API_KEY === undefined ? '' : 'BOOTSTRAP_API_KEY is set as well: it works with scope * and is not stored.\n'
       if (list.length === 0) return `No API keys yet. Make one with: npm run keys -- create --name NAME --scopes login,users\n${note}`
       return table([
-        ['NAME', 'SCOPES', 'CREATED', 'REVOKED'],
-        ...list.map((key) => [key.name, key.scopes.join(','), key.createdAt.toISOString(), key.revokedAt?.toISOString() ?? '-'])
+        ['NAME', 'SCOPES', 'CREATED', 'REVOKED', 'ID'],
+        ...list.map((key) => [key.name, key.scopes.join(','), key.createdAt.toISOString(), key.revokedAt?.toISOString() ?? '-', key.id])
       ]) + note
     }
     case 'revoke': {
-      if (await keys.revoke(command.name)) return `Revoked API key ${command.name}: it no longer works.\n`
-      const known = (await keys.list()).find((key) => key.name === command.name)
+      // An id names its key as well as the name does; names cannot look like our UUIDs' exact strings by accident.
+      const name = (await keys.list()).find((key) => key.id === command.name)?.name ?? command.name
+      if (await keys.revoke(name)) return `Revoked API key ${name}: it no longer works.\n`
+      const known = (await keys.list()).find((key) => key.name === name)
       throw new Failure(known === undefined
         ? `No API key is named ${command.name}; see npm run keys -- list`
         : `The API key ${command.name} was already revoked on ${known.revokedAt?.toISOString() ?? '?'}`)
@@ -136,7 +144,7 @@ async function run (command: Exclude<Command, { kind: 'help' }>, config: Config,
 async function main (argv: string[]): Promise<number> {
   let command: Command
   try {
-    command = parseCommand(argv)
+    command = parseKeysCommand(argv)
   } catch (err) {
     if (!(err instanceof UsageError)) throw err
     process.stderr.write(`keys: ${err.message}\n\n${USAGE}`)
@@ -156,7 +164,7 @@ async function main (argv: string[]): Promise<number> {
   const db = await createDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR, poolSize: 1 })
   try {
     await runMigrations(db)
-    process.stdout.write(await run(command, config, db))
+    process.stdout.write(await runKeys(command, config, db))
     return 0
   } catch (err) {
     if (!(err instanceof Failure)) throw err
@@ -167,8 +175,11 @@ async function main (argv: string[]): Promise<number> {
   }
 }
 
-// Explicit exits: a database driver's idle timer must not keep the command waiting.
-main(process.argv.slice(2)).then((code) => process.exit(code), (err: unknown) => {
-  process.stderr.write(`keys: failed: ${err instanceof Error ? err.message : String(err)}\n`)
-  process.exit(1)
-})
+// Run only as a program: the admin CLI imports the parser and runner above.
+if (isMain(import.meta.url)) {
+  // Explicit exits: a database driver's idle timer must not keep the command waiting.
+  main(process.argv.slice(2)).then((code) => process.exit(code), (err: unknown) => {
+    process.stderr.write(`keys: failed: ${err instanceof Error ? err.message : String(err)}\n`)
+    process.exit(1)
+  })
+}

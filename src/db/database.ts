@@ -15,8 +15,13 @@ export interface SqlConnection {
   release (): Promise<void>
 }
 
+/** What pg.Pool knows about its connections; the metrics read it at scrape time. */
+export interface PoolStats { total: number, idle: number, waiting: number }
+
 export interface Database {
   readonly kind: 'postgres' | 'pglite'
+  /** Only a PostgreSQL pool has these; the embedded database is one in-process connection. */
+  readonly poolStats?: () => PoolStats
   readonly prisma: PrismaClient
   connect (): Promise<SqlConnection>
   ping (): Promise<void>
@@ -51,6 +56,7 @@ function createPostgres (connectionString: string, max: number): Database {
   return {
     kind: 'postgres',
     prisma,
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     async connect () {
       const client = new pg.Client({ connectionString, connectionTimeoutMillis: DB_CONNECT_TIMEOUT_MS })
       client.on('error', () => {})

@@ -112,3 +112,5 @@ export const TOTP_WINDOW_STEPS = 1
 export const TOTP_SECRET_BYTES = 20
 /** A TOTP enrolment not confirmed with a first code within ten minutes is void: its secret was shown once, on screen. */
 export const TOTP_ENROLLMENT_TTL_MS = 10 * 60_000
+/** /ready gives each dependency this long: an orchestrator probing every few seconds must get an answer before its own timeout. */
+export const READY_CHECK_TIMEOUT_MS = 1_000

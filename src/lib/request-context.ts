@@ -2,4 +2,6 @@
 export interface RequestContext {
   ip: string | null
   userAgent: string | null
+  /** Ties the event's log line to the request's access line; not stored with the event. */
+  requestId?: string | undefined
 }

@@ -117,9 +117,9 @@ t.test('create, use, list and revoke a key', async (t) => {
   t.equal(forbidden.json().code, 'forbidden')
 
   t.equal(listed.code, 0, listed.stderr)
-  t.match(listed.stdout, /^NAME +SCOPES +CREATED +REVOKED\n/)
-  t.match(listed.stdout, /^backend +login,users +\d{4}-\d\d-\d\dT[\d:.]+Z +-$/m)
-  t.match(listed.stdout, /^kiosk +login +\d{4}-\d\d-\d\dT[\d:.]+Z +-$/m)
+  t.match(listed.stdout, /^NAME +SCOPES +CREATED +REVOKED +ID\n/)
+  t.match(listed.stdout, /^backend +login,users +\d{4}-\d\d-\d\dT[\d:.]+Z +- +[0-9a-f-]{36}$/m)
+  t.match(listed.stdout, /^kiosk +login +\d{4}-\d\d-\d\dT[\d:.]+Z +- +[0-9a-f-]{36}$/m)
   for (const key of [backendKey, kioskKey]) {
     const hash = createHash('sha256').update(key).digest('hex')
     t.notOk(listed.stdout.includes(key) || listed.stderr.includes(key), 'list never shows a key')
@@ -141,5 +141,5 @@ t.test('create, use, list and revoke a key', async (t) => {
   ])
   t.equal(unknown.code, 1, 'revoking an unknown name is a failure')
   t.match(unknown.stderr, /No API key is named nobody/)
-  t.match(afterRevoke.stdout, /^backend +login,users +\S+Z +\d{4}-\d\d-\d\dT[\d:.]+Z$/m, 'list shows when it was revoked')
+  t.match(afterRevoke.stdout, /^backend +login,users +\S+Z +\d{4}-\d\d-\d\dT[\d:.]+Z +[0-9a-f-]{36}$/m, 'list shows when it was revoked')
 })

@@ -94,9 +94,19 @@ t.test('the secrets come from a .env that is not committed, with a committed tem
   t.same(tracked, ['.env.example'], '.env is not committed; .env.example is')
   t.ok(execFileSync('git', ['check-ignore', '-q', '.env'], { cwd: ROOT }).length === 0, '.env is ignored by git')
   const template = dotenvKeys(await readFile(`${ROOT}.env.example`, 'utf8'))
-  for (const name of template) {
+  // Commented-out lines (`# NAME=default`) document a setting too: they are checked the same way.
+  const text0 = await readFile(`${ROOT}.env.example`, 'utf8')
+  const documented = [...text0.matchAll(/^(?:# )?([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]!)
+  t.ok(documented.length > template.length, 'some settings are shown commented out with their default')
+  for (const name of documented) {
     t.ok(name in CONFIG_VARIABLES || COMPOSE_ONLY.includes(name), `.env.example's ${name} is a setting or a Compose variable`)
   }
+  for (const name of Object.keys(CONFIG_VARIABLES)) {
+    t.ok(documented.includes(name), `.env.example lists ${name} (as a line or a commented-out default)`)
+  }
+  // The .env is never baked into the image either.
+  const dockerignore = (await readFile(`${ROOT}.dockerignore`, 'utf8')).split('\n').map((line) => line.trim())
+  t.ok(dockerignore.includes('.env') && dockerignore.includes('.env.*'), '.dockerignore keeps .env and .env.* out of the build context')
   // Every ${VAR:?...} the stack requires is in the template.
   const text = await readFile(`${ROOT}docker-compose.yml`, 'utf8')
   for (const [, name] of text.matchAll(/\$\{([A-Z0-9_]+):\?/g)) t.ok(template.includes(name!), `.env.example has the required ${name}`)

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
 import type { PrismaClient } from '../../generated/prisma/client.js'
+import { ConfigError } from '../../lib/config.js'
 
 export const SCOPES = ['login', 'users', 'admin', '*'] as const
 export type Scope = typeof SCOPES[number]
@@ -55,6 +56,20 @@ declare module 'fastify' {
   interface FastifyInstance { apiKeys: ApiKeys }
 }
 
-export default fp(async (fastify) => {
+export interface ApiKeysPluginOptions {
+  /** false for the admin CLI: it is how the first key is made, so it must start without one. */
+  requireApiAccess?: boolean | undefined
+}
+
+export default fp<ApiKeysPluginOptions>(async (fastify, opts) => {
+  const { config } = fastify
+  // A production service nobody can call is a misconfiguration, not a state to start in. This
+  // needs the database (a key made with the admin CLI is enough), so it is checked here, not in config.ts.
+  if (opts.requireApiAccess !== false && config.NODE_ENV === 'production' && config.BOOTSTRAP_API_KEY === undefined) {
+    const usable = await fastify.prisma.apiClient.count({ where: { revokedAt: null } })
+    if (usable === 0) {
+      throw new ConfigError('BOOTSTRAP_API_KEY', 'is required when NODE_ENV=production and the database holds no API key yet; set it, or make a key with the admin CLI (keys create)')
+    }
+  }
   fastify.decorate('apiKeys', createApiKeys({ prisma: fastify.prisma, bootstrapKey: fastify.config.BOOTSTRAP_API_KEY }))
 }, { name: 'api-keys', dependencies: ['database'] })

@@ -20,7 +20,8 @@ export function requestContext (request: FastifyRequest, reported?: { ip?: strin
   const header = request.headers['user-agent']
   return {
     ip: reported?.ip ?? request.ip ?? null,
-    userAgent: reported?.userAgent ?? (typeof header === 'string' ? header.slice(0, 512) : null)
+    userAgent: reported?.userAgent ?? (typeof header === 'string' ? header.slice(0, 512) : null),
+    requestId: request.id
   }
 }
 

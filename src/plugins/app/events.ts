@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import { randomUUID } from 'node:crypto'
 import type { PrismaClient } from '../../generated/prisma/client.js'
 import type { RequestContext } from '../../lib/request-context.js'
+import type { Metrics } from '../external/metrics.js'
 
 /** The security event types of contract section 5, and the notices that went out. */
 export type EventType =
@@ -23,12 +24,34 @@ export interface Events {
   }>>
 }
 
-export function createEvents ({ prisma }: { prisma: PrismaClient }): Events {
+/**
+ * Every lock and pause is recorded as an event, wherever it happens (login flows, support,
+ * the admin CLI), so the lockout counter is fed here. The reason label comes from a fixed
+ * set: support's free-text reasons would grow the series count without bound.
+ */
+function lockoutReason (type: EventType, details: EventDetails): string | null {
+  if (type === 'code.lockout') return 'code_failures'
+  if (type !== 'account.locked') return null
+  if (details.by === 'support') return 'support'
+  return details.reason === 'too_many_recovery_failures' ? 'recovery_failures' : 'other'
+}
+
+export interface EventsDeps {
+  prisma: PrismaClient
+  metrics?: Pick<Metrics, 'lockouts'> | undefined
+  /** One line per event: type, user and request id only. Details stay in the database: they hold masked numbers and support's free text. */
+  log?: { info (obj: object, msg?: string): void } | undefined
+}
+
+export function createEvents ({ prisma, metrics, log }: EventsDeps): Events {
   return {
     async record (type, userId, context, details = {}) {
       await prisma.securityEvent.create({
         data: { id: randomUUID(), type, userId, ip: context?.ip ?? null, userAgent: context?.userAgent ?? null, details }
       })
+      log?.info({ event: type, userId, ...(context?.requestId === undefined ? {} : { reqId: context.requestId }) }, 'security event')
+      const reason = lockoutReason(type, details)
+      if (reason !== null) metrics?.lockouts.inc({ reason })
     },
     async list (userId, { limit, before }) {
       const cursor = before === undefined
@@ -54,5 +77,5 @@ declare module 'fastify' {
 }
 
 export default fp(async (fastify) => {
-  fastify.decorate('events', createEvents({ prisma: fastify.prisma }))
-}, { name: 'events', dependencies: ['database'] })
+  fastify.decorate('events', createEvents({ prisma: fastify.prisma, metrics: fastify.metrics, log: fastify.log }))
+}, { name: 'events', dependencies: ['database', 'metrics'] })

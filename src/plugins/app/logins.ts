@@ -17,6 +17,7 @@ import type { RecoveryCode } from '../../second-factor/recovery-code.js'
 import type { Totp } from '../../second-factor/totp.js'
 import type { Channel } from '../../senders/message-sender.js'
 import type { Devices } from './devices.js'
+import type { Metrics } from '../external/metrics.js'
 import type { Events } from './events.js'
 import type { Notifier } from './notifier.js'
 import type { Passwords } from './passwords.js'
@@ -61,6 +62,8 @@ export interface LoginsDeps {
   recoveryCode: RecoveryCode
   totp: Totp
   supportContact: string
+  /** Counts second-factor checks by method and outcome. */
+  metrics?: Pick<Metrics, 'verifications'> | undefined
 }
 
 /** A send refused before the provider was called (budgets, number checks): the login itself goes on. */
@@ -282,6 +285,7 @@ export function createLogins (deps: LoginsDeps): Logins {
       // Every code method answers the same CodeCheck: a wrong TOTP code spends the challenge's
       // attempts and the account's code-failure count exactly as a wrong SMS code does.
       const check = method === 'totp' ? await totp.check(challenge, input.code) : await phoneCode.check(challenge, input.code)
+      deps.metrics?.verifications.inc({ method, outcome: check.outcome })
       switch (check.outcome) {
         case 'unavailable':
           throw new ApiError('invalid_request', 'method: totp is not available for this user')
@@ -311,6 +315,7 @@ export function createLogins (deps: LoginsDeps): Logins {
       const challenge = await openChallenge(challengeId)
       const userId = challenge.userId
       const check = await recoveryCode.check(userId, input.recoveryCode, challenge.createdAt)
+      deps.metrics?.verifications.inc({ method: 'recovery', outcome: check.outcome })
       switch (check.outcome) {
         case 'refused':
           if (check.locked) throw locked()
@@ -362,6 +367,7 @@ export default fp(async (fastify) => {
     phoneCode: fastify.secondFactors.phoneCode,
     recoveryCode: fastify.secondFactors.recoveryCode,
     totp: fastify.secondFactors.totp,
-    supportContact: fastify.config.SUPPORT_CONTACT
+    supportContact: fastify.config.SUPPORT_CONTACT,
+    metrics: fastify.metrics
   }))
-}, { name: 'logins', dependencies: ['database', 'passwords', 'users', 'policy', 'devices', 'events', 'notifier', 'second-factors'] })
+}, { name: 'logins', dependencies: ['database', 'passwords', 'users', 'policy', 'devices', 'events', 'notifier', 'second-factors', 'metrics'] })

@@ -6,6 +6,7 @@ import { ApiError } from '../../lib/errors.js'
 import type { Secrets } from '../../lib/secrets.js'
 import { DeliveryError, type Channel, type MessageSender } from '../../senders/message-sender.js'
 import { codeSms, codeSpeech, noticeSms, type NoticeKind } from '../../senders/messages.js'
+import type { Metrics } from '../external/metrics.js'
 import type { Events } from './events.js'
 import type { SendGuard } from './send-guard.js'
 import type { SmsBudget } from './sms-budget.js'
@@ -41,6 +42,8 @@ export interface NotifierDeps {
   guard?: SendGuard | undefined
   /** The organization's daily texts and calls (policy smsDailyLimit); security notices are not counted. */
   budget?: SmsBudget | undefined
+  /** Counts codes by channel and outcome (sent, failed, refused). */
+  metrics?: Pick<Metrics, 'codesSent'> | undefined
 }
 
 export function createNotifier (deps: NotifierDeps): Notifier {
@@ -54,14 +57,17 @@ export function createNotifier (deps: NotifierDeps): Notifier {
   return {
     async deliverCode ({ userId, challengeId, channel, numberCipher, masked, code }) {
       const to = secrets.decrypt(numberCipher)
+      const count = (outcome: 'sent' | 'failed' | 'refused') => deps.metrics?.codesSent.inc({ channel, outcome })
+      // A budget or number check that refuses is a code not sent: counted, then answered as before.
+      const refused = (err: unknown) => { if (err instanceof ApiError) count('refused'); return err }
       // The organization's day first: a send it refuses never touches the pumping budgets.
-      const taken = await deps.budget?.take(userId)
+      const taken = await deps.budget?.take(userId).catch((err: unknown) => { throw refused(err) })
       let reservation: Awaited<ReturnType<SendGuard['reserve']>> | undefined
       try {
         reservation = await deps.guard?.reserve(to, challengeId)
       } catch (err) {
         if (taken !== undefined) await deps.budget?.refund(taken)
-        throw err
+        throw refused(err)
       }
       let handedOver = false
       try {
@@ -70,11 +76,13 @@ export function createNotifier (deps: NotifierDeps): Notifier {
           : await sender.call(to, codeSpeech(code), options)
         handedOver = true
         if (reservation !== undefined) deps.guard?.confirm(reservation)
+        count('sent')
         await record({ userId, challengeId, kind: 'code', channel, masked, providerId: receipt.providerId, status: receipt.status, errorCode: null })
       } catch (err) {
         // The provider took nothing: the organization gets the send back, whatever the failure.
         if (!handedOver && taken !== undefined) await deps.budget?.refund(taken)
         if (!(err instanceof DeliveryError)) throw err
+        count('failed')
         // Nothing was sent: the budgets get the send back, so a Twilio outage cannot exhaust them.
         if (reservation !== undefined) await deps.guard?.refund(reservation)
         log.warn({ userId, challengeId, channel, reason: err.reason, providerCode: err.providerCode }, 'code delivery failed')
@@ -117,6 +125,7 @@ export default fp(async (fastify) => {
     supportContact: config.SUPPORT_CONTACT,
     statusCallbackUrl: config.PUBLIC_BASE_URL === undefined ? undefined : `${config.PUBLIC_BASE_URL}/v1/webhooks/twilio/status`,
     guard: fastify.sendGuard,
-    budget: fastify.smsBudget
+    budget: fastify.smsBudget,
+    metrics: fastify.metrics
   }))
-}, { name: 'notifier', dependencies: ['database', 'sender', 'events', 'send-guard', 'sms-budget'] })
+}, { name: 'notifier', dependencies: ['database', 'sender', 'events', 'send-guard', 'sms-budget', 'metrics'] })

@@ -21,6 +21,8 @@ declare module 'fastify' {
     checkReportedIp: preValidationAsyncHookHandler
     /** preHandler: counts this request against the client IP's budget for `limit`; 429 past it. */
     limitPerIp (limit: IpLimit): preHandlerAsyncHookHandler
+    /** The shared Redis client when REDIS_URL is set. */
+    redis: Redis | undefined
   }
 }
 
@@ -96,6 +98,8 @@ export default fp(async (fastify) => {
     await redis.connect().catch(() => {})
     fastify.addHook('onClose', async () => { redis?.disconnect() })
   }
+  // /ready asks the same client: a Redis that rate limiting cannot reach is what it reports.
+  fastify.decorate('redis', redis)
   const store = await fallbackStoreClass(redis, onOutage)()
   await fastify.register(rateLimit, {
     global: false,

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import type { MessageSender } from '../../senders/message-sender.js'
 import { createSender } from '../../senders/create-sender.js'
+import { instrumentSender } from '../../senders/instrumented-sender.js'
 
 declare module 'fastify' {
   interface FastifyInstance { sender: MessageSender }
@@ -8,5 +9,6 @@ declare module 'fastify' {
 
 /** The SMS/voice provider: Twilio, or the console in development. Tests may hand in their own. */
 export default fp<{ sender?: MessageSender | undefined }>(async (fastify, opts) => {
-  fastify.decorate('sender', opts.sender ?? createSender(fastify.config, fastify.log))
-}, { name: 'sender', dependencies: ['config'] })
+  // Instrumented whatever its origin, so tests handing in a sender see the same metrics as production.
+  fastify.decorate('sender', instrumentSender(opts.sender ?? createSender(fastify.config, fastify.log), fastify.metrics))
+}, { name: 'sender', dependencies: ['config', 'metrics'] })

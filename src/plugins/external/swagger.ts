@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
+import { addExamples, type OpenApiDocument } from '../../lib/openapi-examples.js'
 
 export const OPENAPI_INFO = {
   title: 'Studio Pro Auth',
@@ -31,7 +32,9 @@ export default fp(async (fastify) => {
         { name: 'webhooks', description: 'Contract section 7' }
       ]
     },
-    hideUntagged: true
+    hideUntagged: true,
+    // Examples and per-route error codes for QA, derived from the schemas (see openapi-examples.ts).
+    transformObject: (documentObject) => addExamples(('openapiObject' in documentObject ? documentObject.openapiObject : documentObject.swaggerObject) as OpenApiDocument) as never
   })
   await fastify.register(swaggerUi, { routePrefix: '/docs' })
   fastify.get('/openapi.json', { schema: { hide: true } }, async () => fastify.swagger())
