@@ -36,7 +36,7 @@ export function clientIp (request: FastifyRequest): string {
  * and go back to Redis as soon as it answers again: an outage loosens the limits
  * to per-instance ones but never takes logins down and never turns them off.
  */
-function fallbackStoreClass (redis: Redis | undefined, onOutage: (err: Error) => void) {
+function fallbackStoreClass (redis: Redis | undefined, keyPrefix: string, onOutage: (err: Error) => void) {
   // Loaded lazily: the plugin ships its stores as CommonJS without types.
   return async () => {
     const { default: LocalStore } = await import('@fastify/rate-limit/store/LocalStore.js' as string) as { default: new (...args: unknown[]) => Store }
@@ -63,7 +63,7 @@ function fallbackStoreClass (redis: Redis | undefined, onOutage: (err: Error) =>
     return class RootStore extends FallbackStore {
       constructor (params: { continueExceeding: boolean, exponentialBackoff: boolean }) {
         super(
-          redis === undefined ? undefined : new RedisStore(params.continueExceeding, params.exponentialBackoff, redis, 'spa-rate-limit:'),
+          redis === undefined ? undefined : new RedisStore(params.continueExceeding, params.exponentialBackoff, redis, keyPrefix),
           new LocalStore(params.continueExceeding, params.exponentialBackoff, 10_000)
         )
       }
@@ -96,7 +96,7 @@ export default fp(async (fastify) => {
     await redis.connect().catch(() => {})
     fastify.addHook('onClose', async () => { redis?.disconnect() })
   }
-  const store = await fallbackStoreClass(redis, onOutage)()
+  const store = await fallbackStoreClass(redis, config.REDIS_KEY_PREFIX, onOutage)()
   await fastify.register(rateLimit, {
     global: false,
     store: store as never,
