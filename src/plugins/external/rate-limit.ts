@@ -2,7 +2,7 @@ import fp from 'fastify-plugin'
 import { isIP } from 'node:net'
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyRequest, preHandlerAsyncHookHandler, preValidationAsyncHookHandler } from 'fastify'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import { ipCountingKey } from '../../lib/client-ip.js'
 import { ApiError } from '../../lib/errors.js'
 
@@ -81,7 +81,9 @@ export default fp(async (fastify) => {
     fastify.log.warn({ err: { message: err.message } }, 'redis unavailable; rate limits fall back to this instance until it is back')
   }
   if (config.REDIS_URL !== undefined) {
-    redis = new Redis(config.REDIS_URL, {
+    // Loaded only when configured: a single instance without Redis does not pay for the client at start.
+    const { Redis: RedisClient } = await import('ioredis')
+    redis = new RedisClient(config.REDIS_URL, {
       connectTimeout: 2_000,
       maxRetriesPerRequest: 1,
       enableOfflineQueue: false,
