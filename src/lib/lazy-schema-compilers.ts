@@ -28,9 +28,11 @@ export interface LazySchemaCompilers {
 export function lazySchemaCompilers (): LazySchemaCompilers {
   const pending = new Set<() => Compiled>()
 
-  function lazily (build: Build, kind: 'validator' | 'serializer'): Build {
+  // The compiler modules themselves (Ajv, fast-json-stringify) are loaded at the first compile too.
+  function lazily (load: () => Build, kind: 'validator' | 'serializer'): Build {
     return (externalSchemas, options) => {
-      const compile = build(externalSchemas, options)
+      let compiler: Compile | undefined
+      const compile: Compile = (routeSchema) => (compiler ??= load()(externalSchemas, options))(routeSchema)
       return (routeSchema) => {
         let compiled: Compiled | undefined
         const now = () => {
@@ -54,13 +56,14 @@ export function lazySchemaCompilers (): LazySchemaCompilers {
     }
   }
 
-  const ajvCompiler = fastifyRequire('@fastify/ajv-compiler') as () => Build
-  const serializerCompiler = fastifyRequire('@fastify/fast-json-stringify-compiler') as () => Build
+  // One factory each per app, as Fastify has: it pools the Ajv instances it builds.
+  let buildValidator: Build | undefined
+  let buildSerializer: Build | undefined
   return {
     schemaController: {
       compilersFactory: {
-        buildValidator: lazily(ajvCompiler(), 'validator') as never,
-        buildSerializer: lazily(serializerCompiler(), 'serializer') as never
+        buildValidator: lazily(() => (buildValidator ??= (fastifyRequire('@fastify/ajv-compiler') as () => Build)()), 'validator') as never,
+        buildSerializer: lazily(() => (buildSerializer ??= (fastifyRequire('@fastify/fast-json-stringify-compiler') as () => Build)()), 'serializer') as never
       }
     },
     compileAll () {
