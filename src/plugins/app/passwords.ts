@@ -81,6 +81,10 @@ export default fp(async (fastify) => {
     maxWaitMs: fastify.config.HASH_MAX_WAIT_MS
   }))
   // Hash the dummy once before traffic, so the first unknown email costs what the others do.
-  await passwords.verifyDummy('warm-up')
+  // The hashing runs on the thread pool while the rest of the app loads (it was the longest
+  // wait of the start, issue 6); ready, and so listening, still waits for it.
+  const warmUp = passwords.verifyDummy('warm-up')
+  warmUp.catch(() => {})
+  fastify.addHook('onReady', async () => { await warmUp })
   fastify.decorate('passwords', passwords)
 }, { name: 'passwords', dependencies: ['config'] })
