@@ -2,7 +2,8 @@
 // quick before/after comparisons. Starts the BUILT service (run `npm run build` first) the
 // way the bench does, on a fresh PostgreSQL database whose migrations the first (unmeasured)
 // start applies, then measures `runs` starts: spawn to the first 200 from /ready, and the
-// CPU time and RSS at that moment. Prints each run and the medians. BENCH_DIST=<dir> starts another build.
+// CPU time and RSS at that moment. Prints each run and the medians. BENCH_DIST=<dir>[,<dir>...]
+// starts other builds (one line of medians each).
 import { execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -15,8 +16,12 @@ import { startFakeTwilio } from '../test/helpers/fake-twilio.js'
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url))
 const RUNS = Number(process.argv[2] ?? 7)
-/** Another build to compare with (a copy of dist/ inside the checkout, so node_modules resolves). */
-const DIST = process.env.BENCH_DIST ?? 'dist'
+/**
+ * The builds to start (copies of dist/ inside the checkout, so node_modules resolves), comma
+ * separated: with several, the runs alternate between them so that other load on the machine
+ * falls on each alike.
+ */
+const DISTS = (process.env.BENCH_DIST ?? 'dist').split(',')
 const ADMIN_URL = process.env.BENCH_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 
 async function freePort (): Promise<number> {
@@ -46,10 +51,10 @@ function cpuMs (pid: number): number {
   return Math.round((Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS * 1000)
 }
 
-async function start (env: Record<string, string>): Promise<{ readyMs: number, rss: number, cpu: number }> {
+async function start (dist: string, env: Record<string, string>): Promise<{ readyMs: number, rss: number, cpu: number }> {
   const port = await freePort()
   const started = process.hrtime.bigint()
-  const child = spawn(process.execPath, ['--require', `./${DIST}/thread-pool.cjs`, `${DIST}/server.js`], {
+  const child = spawn(process.execPath, ['--require', `./${dist}/thread-pool.cjs`, `${dist}/server.js`], {
     cwd: ROOT,
     env: { ...process.env, MALLOC_ARENA_MAX: '2', ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'ignore', 'inherit']
@@ -88,14 +93,18 @@ try {
     ...twilio.env,
     ...(process.env.BENCH_REDIS_URL === undefined ? {} : { REDIS_URL: process.env.BENCH_REDIS_URL })
   }
-  await start(env) // applies the migrations: not measured
-  const runs = []
+  await start(DISTS[0] as string, env) // applies the migrations: not measured
+  const runs = new Map(DISTS.map((dist) => [dist, [] as Array<{ readyMs: number, rss: number, cpu: number }>]))
   for (let i = 0; i < RUNS; i++) {
-    const run = await start(env)
-    runs.push(run)
-    process.stderr.write(`run ${i + 1}: ready in ${run.readyMs.toFixed(0)} ms (CPU ${run.cpu} ms), RSS ${run.rss} MB\n`)
+    for (const dist of DISTS) {
+      const run = await start(dist, env)
+      runs.get(dist)?.push(run)
+      process.stderr.write(`${dist} run ${i + 1}: ready in ${run.readyMs.toFixed(0)} ms (CPU ${run.cpu} ms), RSS ${run.rss} MB\n`)
+    }
   }
-  process.stdout.write(JSON.stringify({ runs: RUNS, medianReadyMs: Math.round(median(runs.map((r) => r.readyMs))), medianCpuMs: median(runs.map((r) => r.cpu)), medianRssMb: median(runs.map((r) => r.rss)) }) + '\n')
+  for (const [dist, list] of runs) {
+    process.stdout.write(JSON.stringify({ dist, runs: RUNS, medianReadyMs: Math.round(median(list.map((r) => r.readyMs))), medianCpuMs: median(list.map((r) => r.cpu)), medianRssMb: median(list.map((r) => r.rss)) }) + '\n')
+  }
 } finally {
   await twilio.close()
   rmSync(dataDir, { recursive: true, force: true })

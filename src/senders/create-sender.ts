@@ -24,6 +24,10 @@ export function createSender (config: SenderConfig, logger: SenderLogger): Messa
   if (accountSid === undefined || authToken === undefined) {
     throw new Error('SMS_PROVIDER=twilio needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN')
   }
+  // Checked here too, not only when the SDK is loaded at the first message: a bad setting stops the start.
+  if (config.TWILIO_FROM_NUMBER === undefined && config.TWILIO_MESSAGING_SERVICE_SID === undefined) {
+    throw new Error('Twilio sender needs a from number or a messaging service SID')
+  }
   return deferredTwilioSender({
     accountSid,
     authToken,
