@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto'
 import type { DestinationStream } from 'pino'
 import type { Config } from './lib/config.js'
 import { BODY_LIMIT_BYTES } from './lib/limits.js'
+import { lazySchemaCompilers, type LazySchemaCompilers } from './lib/lazy-schema-compilers.js'
 import type { Database } from './db/database.js'
 import type { MessageSender } from './senders/message-sender.js'
 import configPlugin from './plugins/external/config.js'
@@ -57,7 +58,7 @@ export const REDACTED_PATHS = [
   'body', '*.body'
 ]
 
-export function serverOptions (config: Config, logStream?: DestinationStream): FastifyServerOptions {
+export function serverOptions (config: Config, logStream?: DestinationStream, compilers: LazySchemaCompilers = lazySchemaCompilers()): FastifyServerOptions {
   return {
     logger: {
       level: config.LOG_LEVEL,
@@ -77,6 +78,8 @@ export function serverOptions (config: Config, logStream?: DestinationStream): F
       // Contract section 0: unknown fields are refused, not dropped, and "123" is not a number.
       customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false }
     },
+    // Schemas compile at their route's first use, not at start (issue 6: start to ready).
+    schemaController: compilers.schemaController,
     routerOptions: { ignoreTrailingSlash: true },
     // Malformed URLs and over-long path parameters are answered in problem+json too (contract section 0).
     frameworkErrors

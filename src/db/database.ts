@@ -1,9 +1,6 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import pg from 'pg'
-import { PrismaPg } from '@prisma/adapter-pg'
-import { PGlite } from '@electric-sql/pglite'
-import { PrismaPGlite } from 'pglite-prisma-adapter'
+import type { PGlite } from '@electric-sql/pglite'
 import { PrismaClient } from '../generated/prisma/client.js'
 import { DB_CONNECT_TIMEOUT_MS, DB_QUERY_TIMEOUT_MS } from '../lib/limits.js'
 
@@ -34,12 +31,15 @@ export interface DatabaseOptions {
   poolSize?: number
 }
 
+// Each driver is imported only by the branch that uses it: a PostgreSQL deployment does not
+// load the embedded database (PGlite and its adapter) at start, nor PGlite the pg pool.
 export async function createDatabase (options: DatabaseOptions): Promise<Database> {
-  if (options.databaseUrl !== undefined) return createPostgres(options.databaseUrl, options.poolSize ?? 10)
+  if (options.databaseUrl !== undefined) return await createPostgres(options.databaseUrl, options.poolSize ?? 10)
   return createPglite(join(options.dataDir, 'pglite'))
 }
 
-function createPostgres (connectionString: string, max: number): Database {
+async function createPostgres (connectionString: string, max: number): Promise<Database> {
+  const [{ default: pg }, { PrismaPg }] = await Promise.all([import('pg'), import('@prisma/adapter-pg')])
   // Without these a database that stops answering (a dropped network, not a refused
   // connection) would hold every request open forever. Migrations use their own client below,
   // without a query timeout: they may wait minutes for another instance's lock.
@@ -108,6 +108,7 @@ async function lockDirectory (dir: string): Promise<() => Promise<void>> {
 }
 
 async function createPglite (dir: string): Promise<Database> {
+  const [{ PGlite }, { PrismaPGlite }] = await Promise.all([import('@electric-sql/pglite'), import('pglite-prisma-adapter')])
   await mkdir(dir, { recursive: true })
   const unlock = await lockDirectory(dir)
   let pglite: PGlite

@@ -93,6 +93,7 @@ const schema = {
   DATABASE_URL: { describe: 'PostgreSQL URL; unset: embedded PGlite', parse: url(['postgresql:', 'postgres:']) },
   DATA_DIR: { describe: 'embedded database and generated secret key', parse: (raw) => resolve(optional(raw) ?? './data') },
   REDIS_URL: { describe: 'shares rate-limit counters between instances', parse: url(['redis:', 'rediss:']) },
+  REDIS_KEY_PREFIX: { describe: 'prefix of the rate-limit keys in Redis', parse: textOr('spa-rate-limit:') },
   BOOTSTRAP_API_KEY: { describe: 'an API key with scope *', parse: (raw) => {
     const value = optional(raw)
     if (value !== undefined && value.length < 24) throw new Error('must be at least 24 characters')

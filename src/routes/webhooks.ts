@@ -1,7 +1,6 @@
 import { Type } from 'typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ApiError } from '../lib/errors.js'
-import { verifyTwilioSignature } from '../senders/twilio-sender.js'
 import { problems } from './schemas.js'
 
 const StatusCallback = Type.Object({
@@ -39,6 +38,8 @@ const webhooks: FastifyPluginAsyncTypebox = async (fastify) => {
     const signature = request.headers['x-twilio-signature']
     const url = `${config.PUBLIC_BASE_URL ?? `${request.protocol}://${request.host}`}${request.url}`
     const params = request.body as Record<string, string>
+    // The Twilio SDK is loaded when first needed (see create-sender.ts), not at start.
+    const { verifyTwilioSignature } = await import('../senders/twilio-sender.js')
     if (config.TWILIO_AUTH_TOKEN === undefined || typeof signature !== 'string' ||
         !verifyTwilioSignature(config.TWILIO_AUTH_TOKEN, signature, url, params)) {
       throw new ApiError('invalid_signature', 'X-Twilio-Signature does not match this request')

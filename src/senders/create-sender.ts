@@ -1,7 +1,7 @@
 import type { Config } from '../lib/config.js'
 import { createConsoleSender } from './console-sender.js'
 import type { MessageSender, SenderLogger } from './message-sender.js'
-import { createTwilioSender } from './twilio-sender.js'
+import type { TwilioSenderOptions } from './twilio-sender.js'
 
 export type SenderConfig = Pick<Config,
   | 'SMS_PROVIDER'
@@ -24,7 +24,11 @@ export function createSender (config: SenderConfig, logger: SenderLogger): Messa
   if (accountSid === undefined || authToken === undefined) {
     throw new Error('SMS_PROVIDER=twilio needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN')
   }
-  return createTwilioSender({
+  // Checked here too, not only when the SDK is loaded at the first message: a bad setting stops the start.
+  if (config.TWILIO_FROM_NUMBER === undefined && config.TWILIO_MESSAGING_SERVICE_SID === undefined) {
+    throw new Error('Twilio sender needs a from number or a messaging service SID')
+  }
+  return deferredTwilioSender({
     accountSid,
     authToken,
     timeoutMs: config.TWILIO_TIMEOUT_MS,
@@ -33,4 +37,18 @@ export function createSender (config: SenderConfig, logger: SenderLogger): Messa
     ...(config.TWILIO_MESSAGING_SERVICE_SID !== undefined ? { messagingServiceSid: config.TWILIO_MESSAGING_SERVICE_SID } : {}),
     ...(config.TWILIO_BASE_URL !== undefined ? { baseUrl: config.TWILIO_BASE_URL } : {})
   })
+}
+
+/**
+ * The Twilio SDK (with axios) is the heaviest module of the service: loading it took about a
+ * tenth of the start (issue 6). It is loaded at the first message instead, once per process.
+ */
+function deferredTwilioSender (options: TwilioSenderOptions): MessageSender {
+  let loaded: Promise<MessageSender> | undefined
+  const sender = async () => await (loaded ??= import('./twilio-sender.js').then(({ createTwilioSender }) => createTwilioSender(options)))
+  return {
+    provider: 'twilio',
+    async sendSms (to, body, sendOptions) { return await (await sender()).sendSms(to, body, sendOptions) },
+    async call (to, speech, sendOptions) { return await (await sender()).call(to, speech, sendOptions) }
+  }
 }

@@ -37,3 +37,9 @@ t.test('a hand-built twilio config without credentials fails at start, not at th
   const config = { ...parseConfig({ SMS_PROVIDER: 'console' }), SMS_PROVIDER: 'twilio' as const }
   t.throws(() => createSender(config, quiet), /TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN/)
 })
+
+t.test('a hand-built twilio config without a sender number fails at start too, though the SDK is loaded later', async (t) => {
+  const fake = await startFakeTwilio(t)
+  const config = { ...parseConfig({ ...fake.env }), TWILIO_FROM_NUMBER: undefined, TWILIO_MESSAGING_SERVICE_SID: undefined }
+  t.throws(() => createSender(config, quiet), /from number or a messaging service SID/)
+})

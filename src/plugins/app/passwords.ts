@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import argon2 from 'argon2'
-import { dictionary } from '@zxcvbn-ts/language-common'
+import { createRequire } from 'node:module'
 import { ApiError } from '../../lib/errors.js'
 import { createHashGate, type HashGate } from '../../lib/hash-gate.js'
 import { HASH_CONCURRENCY, HASH_MAX_WAIT_MS, HASH_QUEUE_MAX, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../../lib/limits.js'
@@ -17,7 +17,16 @@ export interface Passwords {
 }
 
 // zxcvbn-ts's list of the most common leaked passwords; a Set makes each check one lookup.
-const COMMON_PASSWORDS = new Set(dictionary['passwords-common'] as string[])
+// Decompressing it took ~70 ms of every start (issue 6) though only new passwords need it:
+// it is loaded at the first check (synchronously: assertStrong is synchronous).
+let commonPasswords: Set<string> | undefined
+function isCommonPassword (password: string): boolean {
+  if (commonPasswords === undefined) {
+    const { dictionary } = createRequire(import.meta.url)('@zxcvbn-ts/language-common') as typeof import('@zxcvbn-ts/language-common')
+    commonPasswords = new Set(dictionary['passwords-common'] as string[])
+  }
+  return commonPasswords.has(password)
+}
 
 const DEFAULT_GATE = { concurrency: HASH_CONCURRENCY, queueMax: HASH_QUEUE_MAX, maxWaitMs: HASH_MAX_WAIT_MS }
 
@@ -47,7 +56,7 @@ export function createPasswords (cost: Argon2Cost, gate: HashGate = createHashGa
       if (password.length < PASSWORD_MIN_LENGTH || password.length > PASSWORD_MAX_LENGTH) {
         throw new ApiError('weak_password', `password must be ${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters`)
       }
-      if (COMMON_PASSWORDS.has(password.toLowerCase())) {
+      if (isCommonPassword(password.toLowerCase())) {
         throw new ApiError('weak_password', 'password is on the list of common passwords')
       }
       if (password.trim().toLowerCase() === email.trim().toLowerCase()) {
@@ -72,6 +81,10 @@ export default fp(async (fastify) => {
     maxWaitMs: fastify.config.HASH_MAX_WAIT_MS
   }))
   // Hash the dummy once before traffic, so the first unknown email costs what the others do.
-  await passwords.verifyDummy('warm-up')
+  // The hashing runs on the thread pool while the rest of the app loads (it was the longest
+  // wait of the start, issue 6); ready, and so listening, still waits for it.
+  const warmUp = passwords.verifyDummy('warm-up')
+  warmUp.catch(() => {})
+  fastify.addHook('onReady', async () => { await warmUp })
   fastify.decorate('passwords', passwords)
 }, { name: 'passwords', dependencies: ['config'] })

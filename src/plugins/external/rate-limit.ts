@@ -2,7 +2,7 @@ import fp from 'fastify-plugin'
 import { isIP } from 'node:net'
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyRequest, preHandlerAsyncHookHandler, preValidationAsyncHookHandler } from 'fastify'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import { ipCountingKey } from '../../lib/client-ip.js'
 import { ApiError } from '../../lib/errors.js'
 
@@ -38,7 +38,7 @@ export function clientIp (request: FastifyRequest): string {
  * and go back to Redis as soon as it answers again: an outage loosens the limits
  * to per-instance ones but never takes logins down and never turns them off.
  */
-function fallbackStoreClass (redis: Redis | undefined, onOutage: (err: Error) => void) {
+function fallbackStoreClass (redis: Redis | undefined, keyPrefix: string, onOutage: (err: Error) => void) {
   // Loaded lazily: the plugin ships its stores as CommonJS without types.
   return async () => {
     const { default: LocalStore } = await import('@fastify/rate-limit/store/LocalStore.js' as string) as { default: new (...args: unknown[]) => Store }
@@ -65,7 +65,7 @@ function fallbackStoreClass (redis: Redis | undefined, onOutage: (err: Error) =>
     return class RootStore extends FallbackStore {
       constructor (params: { continueExceeding: boolean, exponentialBackoff: boolean }) {
         super(
-          redis === undefined ? undefined : new RedisStore(params.continueExceeding, params.exponentialBackoff, redis, 'spa-rate-limit:'),
+          redis === undefined ? undefined : new RedisStore(params.continueExceeding, params.exponentialBackoff, redis, keyPrefix),
           new LocalStore(params.continueExceeding, params.exponentialBackoff, 10_000)
         )
       }
@@ -83,7 +83,9 @@ export default fp(async (fastify) => {
     fastify.log.warn({ err: { message: err.message } }, 'redis unavailable; rate limits fall back to this instance until it is back')
   }
   if (config.REDIS_URL !== undefined) {
-    redis = new Redis(config.REDIS_URL, {
+    // Loaded only when configured: a single instance without Redis does not pay for the client at start.
+    const { Redis: RedisClient } = await import('ioredis')
+    redis = new RedisClient(config.REDIS_URL, {
       connectTimeout: 2_000,
       maxRetriesPerRequest: 1,
       enableOfflineQueue: false,
@@ -100,7 +102,7 @@ export default fp(async (fastify) => {
   }
   // /ready asks the same client: a Redis that rate limiting cannot reach is what it reports.
   fastify.decorate('redis', redis)
-  const store = await fallbackStoreClass(redis, onOutage)()
+  const store = await fallbackStoreClass(redis, config.REDIS_KEY_PREFIX, onOutage)()
   await fastify.register(rateLimit, {
     global: false,
     store: store as never,
