@@ -6,6 +6,7 @@ import t from 'tap'
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
+import { request as httpRequest } from 'node:http'
 import { connect } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { createTestDatabase } from './helpers/database.js'
@@ -61,13 +62,26 @@ t.test('SIGTERM finishes the in-flight request, refuses new connections and exit
   const base = `http://127.0.0.1:${port}`
 
   let finished = false
-  const inFlight = fetch(`${base}/v1/users`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${TEST_API_KEY}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ email: `sigterm.${process.pid}@studio.example`, password: STRONG_PASSWORD })
-  }).then(async (response) => { finished = true; return { status: response.status, body: await response.text() } })
-  // Wait until the request has reached the handler (the request log line), then signal.
-  while (!/"url":"\/v1\/users"/.test(stdout) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+  const payload = JSON.stringify({ email: `sigterm.${process.pid}@studio.example`, password: STRONG_PASSWORD })
+  let bodySent!: () => void
+  const sent = new Promise<void>((resolve) => { bodySent = resolve })
+  const inFlight = new Promise<{ status: number, body: string }>((resolve, reject) => {
+    const request = httpRequest(`${base}/v1/users`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TEST_API_KEY}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }
+    }, (response) => {
+      let body = ''
+      response.on('data', (chunk) => { body += String(chunk) })
+      response.on('end', () => { finished = true; resolve({ status: response.statusCode ?? 0, body }) })
+    })
+    request.on('error', reject)
+    request.on('finish', bodySent)
+    request.end(payload)
+  })
+  // The access log is written when a request ends, so no log line says it has begun: once
+  // the body is written, a short pause lets the server parse it and start the slow hash.
+  await sent
+  await new Promise((resolve) => setTimeout(resolve, 300))
   const signalled = Date.now()
   child.kill('SIGTERM')
 
