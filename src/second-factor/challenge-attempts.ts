@@ -1,4 +1,4 @@
-import type { Prisma, PrismaClient } from '../generated/prisma/client.js'
+import { Prisma, type PrismaClient } from '../generated/prisma/client.js'
 import { MAX_CODE_ATTEMPTS_PER_CHALLENGE } from '../lib/limits.js'
 import { challengeState } from './challenge-state.js'
 import type { CodeCheck } from './method.js'
@@ -10,23 +10,25 @@ import type { CodeCheck } from './method.js'
  */
 
 /**
- * Completes the challenge if it is still open and under its attempt cap. `extra` adds the
- * method's own conditions (the SMS code must still be the one that was checked).
- * Of N requests carrying a right code, only one finds completed_at still NULL.
+ * Completes the challenge if it is still open and under its attempt cap; with `codeHash`, only
+ * while that is still the live code (a resend in the meantime voids it). Of N requests carrying
+ * a right code, only one finds completed_at still NULL. The same statement returns the masked
+ * number the latest code went to, for the conversion signal, so a right code costs one round trip.
  */
-export async function completeChallenge (prisma: PrismaClient, challengeId: string, now: Date, extra: Prisma.OtpChallengeWhereInput = {}): Promise<boolean> {
-  const { count } = await prisma.otpChallenge.updateMany({
-    where: {
-      ...extra,
-      id: challengeId,
-      completedAt: null,
-      closedAt: null,
-      failedAttempts: { lt: MAX_CODE_ATTEMPTS_PER_CHALLENGE },
-      expiresAt: { gt: now }
-    },
-    data: { completedAt: now }
-  })
-  return count === 1
+export async function completeChallenge (prisma: PrismaClient, challengeId: string, now: Date, codeHash?: string): Promise<{ deliveredTo: string | null } | null> {
+  const liveCode = codeHash === undefined
+    ? Prisma.empty
+    : Prisma.sql`AND c.code_hash = ${codeHash} AND c.code_expires_at > ${now}::timestamptz`
+  const rows = await prisma.$queryRaw<Array<{ delivered_to: string | null }>>`
+    UPDATE otp_challenges AS c SET completed_at = ${now}::timestamptz
+     WHERE c.id = ${challengeId} AND c.completed_at IS NULL AND c.closed_at IS NULL
+       AND c.failed_attempts < ${MAX_CODE_ATTEMPTS_PER_CHALLENGE}::int AND c.expires_at > ${now}::timestamptz
+       ${liveCode}
+    RETURNING (SELECT d.masked FROM deliveries AS d
+                WHERE d.challenge_id = c.id AND d.kind = 'code' AND d.status <> 'failed'
+                ORDER BY d.created_at DESC LIMIT 1) AS delivered_to`
+  const [row] = rows
+  return row === undefined ? null : { deliveredTo: row.delivered_to }
 }
 
 /** After a lost race to complete: whether the challenge is over (then say so) or still open (then the code counts as wrong). */

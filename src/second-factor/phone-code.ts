@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto'
 import type { OtpChallenge, PrismaClient } from '../generated/prisma/client.js'
 import { MAX_SENDS_PER_CHALLENGE, OTP_DIGITS, OTP_TTL_MS } from '../lib/limits.js'
 import type { Secrets } from '../lib/secrets.js'
-import type { Notifier } from '../plugins/app/notifier.js'
+import type { Notifier, SendOrigin } from '../plugins/app/notifier.js'
 import type { Channel } from '../senders/message-sender.js'
 import { completeChallenge, countWrongCode, stateAfterRace } from './challenge-attempts.js'
 import { challengeState, type ChallengeState } from './challenge-state.js'
@@ -17,7 +17,7 @@ export type SendResult =
 export interface SendTarget { id: string | null, numberCipher: string, masked: string }
 
 export interface PhoneCode extends SecondFactor {
-  send (challengeId: string, userId: string, channel: Channel, target: SendTarget): Promise<SendResult>
+  send (challengeId: string, userId: string, channel: Channel, target: SendTarget, origin: SendOrigin): Promise<SendResult>
   check (challenge: OtpChallenge, code: string): Promise<CodeCheck>
 }
 
@@ -40,7 +40,7 @@ export function createPhoneCode ({ prisma, secrets, notifier, resendCooldownMs }
       return factors.phones.length > 0 ? ['sms', 'voice'] : []
     },
 
-    async send (challengeId, userId, channel, target) {
+    async send (challengeId, userId, channel, target, origin) {
       const code = newCode()
       const now = new Date()
       const cooldownStart = new Date(now.getTime() - resendCooldownMs)
@@ -69,7 +69,7 @@ export function createPhoneCode ({ prisma, secrets, notifier, resendCooldownMs }
         return { sent: false, reason: 'too_soon', retryAfterSeconds: Math.max(1, Math.ceil((availableAt - now.getTime()) / 1000)) }
       }
       try {
-        await notifier.deliverCode({ userId, challengeId, channel, numberCipher: target.numberCipher, masked: target.masked, code })
+        await notifier.deliverCode({ userId, challengeId, origin, channel, numberCipher: target.numberCipher, masked: target.masked, code })
       } catch (err) {
         // Nothing reached the user: give the send back so a retry (or the other channel) is not refused.
         await prisma.otpChallenge.updateMany({
@@ -88,9 +88,9 @@ export function createPhoneCode ({ prisma, secrets, notifier, resendCooldownMs }
       if (state !== 'open') return { outcome: 'closed' }
       const live = challenge.codeHash !== null && challenge.codeExpiresAt !== null && challenge.codeExpiresAt > now
       if (live && secrets.sameHash(secrets.codeHash(challenge.id, code), challenge.codeHash as string)) {
-        // The code must still be the one checked: a resend in the meantime voids it.
-        if (await completeChallenge(prisma, challenge.id, now, { codeHash: challenge.codeHash, codeExpiresAt: { gt: now } })) {
-          await notifier.codeVerified(challenge.id)
+        const completed = await completeChallenge(prisma, challenge.id, now, challenge.codeHash as string)
+        if (completed !== null) {
+          notifier.codeVerified(completed.deliveredTo)
           return { outcome: 'accepted' }
         }
         const over = await stateAfterRace(prisma, challenge.id, now)

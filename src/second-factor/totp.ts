@@ -136,7 +136,7 @@ export function createTotp ({ prisma, secrets, now = Date.now }: TotpDeps): Totp
           RETURNING user_id`
         if (claimed.length === 1) {
           // The step is spent even if the challenge was closed meanwhile: a code is never good twice.
-          if (await completeChallenge(prisma, challenge.id, atDate)) return { outcome: 'accepted' }
+          if (await completeChallenge(prisma, challenge.id, atDate) !== null) return { outcome: 'accepted' }
           const over = await stateAfterRace(prisma, challenge.id, atDate)
           if (over !== null) return over
         }

@@ -68,6 +68,9 @@ t.test('per client IP per hour: one attacker cannot pump many numbers', async (t
   assertProblem(t, await startEnrol(ctx, phoneNumber(7)), 'send_limit_reached', /this network/)
   t.equal(ctx.twilio.requests.length, 2)
   t.equal(await ctx.db.prisma.sendCounter.count({ where: { scope: 'ip-hour', key: '127.0.0.1' } }), 1)
+  const totals = new Map<string, number>()
+  for (const row of await counters(ctx)) totals.set(row.scope, (totals.get(row.scope) ?? 0) + row.count)
+  t.same(Object.fromEntries(totals), { 'ip-hour': 2, 'number-day': 2, 'number-hour': 2, 'prefix-day': 2 }, 'the refused send gave back what it took from the budgets that had room')
 })
 
 t.test('per country calling code per day: a burst to one region stops, others go on', async (t) => {

@@ -141,17 +141,20 @@ export function createLogins (deps: LoginsDeps): Logins {
     }
   }
 
-  async function sendTo (challenge: { id: string, userId: string }, phone: Phone, channel: Channel, context: RequestContext): Promise<Delivery> {
-    const result = await phoneCode.send(challenge.id, challenge.userId, channel, phone)
+  async function sendTo (challenge: Pick<OtpChallenge, 'id' | 'userId' | 'ip'>, organizationId: string | null, phone: Phone, channel: Channel, context: RequestContext): Promise<Delivery> {
+    // The per-IP budget counts the address the login began from, even for a later resend.
+    const result = await phoneCode.send(challenge.id, challenge.userId, channel, phone, { organizationId, clientIp: challenge.ip })
     if (!result.sent) throw sendRefused(result)
     await events.record('challenge.sent', challenge.userId, context, { challengeId: challenge.id, channel, phone: phone.masked })
     return { channel, phone: { masked: phone.masked }, resendAvailableAt: result.resendAvailableAt.toISOString() }
   }
 
-  async function succeeded (userId: string, method: Method, context: RequestContext): Promise<Authenticated> {
-    await prisma.user.update({ where: { id: userId }, data: { codeFailures: 0 } })
-    await events.record('login.succeeded', userId, context, { method })
-    return { status: 'authenticated', userId, amr: ['pwd', AMR[method]] }
+  async function succeeded (user: Pick<User, 'id' | 'codeFailures'>, method: Method, context: RequestContext): Promise<Authenticated> {
+    // As read with the challenge: most users have no wrong code to forget, and skipping the
+    // write saves a round trip on every right code. A wrong code racing in just now stays counted.
+    if (user.codeFailures > 0) await prisma.user.update({ where: { id: user.id }, data: { codeFailures: 0 } })
+    await events.record('login.succeeded', user.id, context, { method })
+    return { status: 'authenticated', userId: user.id, amr: ['pwd', AMR[method]] }
   }
 
   return {
@@ -239,7 +242,7 @@ export function createLogins (deps: LoginsDeps): Logins {
       // paid for) unless the user asks for one with `send`.
       if (primary === undefined || channel === undefined || methods.includes('totp')) return { ...base, delivery: null }
       try {
-        return { ...base, delivery: await sendTo(challenge, primary, channel, context) }
+        return { ...base, delivery: await sendTo(challenge, user.organizationId, primary, channel, context) }
       } catch (err) {
         if (err instanceof ApiError && REFUSED_SENDS.has(err.code)) {
           // Contract section 6: over a send budget the login goes on with nothing sent,
@@ -265,7 +268,7 @@ export function createLogins (deps: LoginsDeps): Logins {
         ? phones.find((p) => p.id === input.phoneId)
         : phones.find((p) => p.id === challenge.phoneId) ?? phones.find((p) => p.primary) ?? phones[0]
       if (phone === undefined) throw new ApiError('not_found', input.phoneId !== undefined ? `no phone ${input.phoneId} for this user` : 'the user has no phone')
-      return await sendTo(challenge, phone, input.channel, context)
+      return await sendTo(challenge, challenge.user.organizationId, phone, input.channel, context)
     },
 
     async verify (challengeId, input, context) {
@@ -290,7 +293,7 @@ export function createLogins (deps: LoginsDeps): Logins {
         case 'unavailable':
           throw new ApiError('invalid_request', 'method: totp is not available for this user')
         case 'accepted': {
-          const authenticated = await succeeded(challenge.userId, method === 'totp' ? 'totp' : challenge.channel === 'voice' ? 'voice' : 'sms', context)
+          const authenticated = await succeeded(challenge.user, method === 'totp' ? 'totp' : challenge.channel === 'voice' ? 'voice' : 'sms', context)
           if (input.rememberDevice !== true) return authenticated
           const remembered = await devices.remember(challenge.userId, userPolicy.rememberDeviceDays, context)
           return remembered === null ? authenticated : { ...authenticated, ...remembered }
@@ -333,7 +336,7 @@ export function createLogins (deps: LoginsDeps): Logins {
           throw new ApiError('invalid_recovery_code', 'the recovery code is wrong', { attemptsRemaining: check.attemptsRemaining })
         case 'accepted': {
           await prisma.otpChallenge.updateMany({ where: { id: challengeId, completedAt: null }, data: { completedAt: new Date() } })
-          const authenticated = await succeeded(userId, 'recovery', context)
+          const authenticated = await succeeded(challenge.user, 'recovery', context)
           await events.record('recovery.used', userId, context, { challengeId })
           const issued = await recoveryCode.issue(userId)
           await events.record('recovery_code.regenerated', userId, context)

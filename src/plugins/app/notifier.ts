@@ -11,9 +11,17 @@ import type { Events } from './events.js'
 import type { SendGuard } from './send-guard.js'
 import type { SmsBudget } from './sms-budget.js'
 
+/** Whose send it is: the organization's daily budget and the per-IP budget count it. */
+export interface SendOrigin {
+  organizationId: string | null
+  /** The end user's address when the challenge began; null when nobody reported one. */
+  clientIp: string | null
+}
+
 export interface CodeDelivery {
   userId: string
   challengeId: string
+  origin: SendOrigin
   channel: Channel
   numberCipher: string
   masked: string
@@ -23,8 +31,8 @@ export interface CodeDelivery {
 export interface Notifier {
   /** Hands a code to the provider and records the delivery; a provider failure is 502 delivery_failed. */
   deliverCode (delivery: CodeDelivery): Promise<void>
-  /** A code was entered correctly: counted against what was sent, per country calling code. */
-  codeVerified (challengeId: string): Promise<void>
+  /** A code was entered correctly: counted against what was sent, per country calling code of `deliveredTo` (a masked number). */
+  codeVerified (deliveredTo: string | null): void
   /** Security notices carry no code and never fail the action that caused them. */
   notify (userId: string, phone: { numberCipher: string, masked: string } | null, kind: NoticeKind): Promise<void>
 }
@@ -55,16 +63,16 @@ export function createNotifier (deps: NotifierDeps): Notifier {
   }
 
   return {
-    async deliverCode ({ userId, challengeId, channel, numberCipher, masked, code }) {
+    async deliverCode ({ userId, challengeId, origin, channel, numberCipher, masked, code }) {
       const to = secrets.decrypt(numberCipher)
       const count = (outcome: 'sent' | 'failed' | 'refused') => deps.metrics?.codesSent.inc({ channel, outcome })
       // A budget or number check that refuses is a code not sent: counted, then answered as before.
       const refused = (err: unknown) => { if (err instanceof ApiError) count('refused'); return err }
       // The organization's day first: a send it refuses never touches the pumping budgets.
-      const taken = await deps.budget?.take(userId).catch((err: unknown) => { throw refused(err) })
+      const taken = await deps.budget?.take(origin.organizationId).catch((err: unknown) => { throw refused(err) })
       let reservation: Awaited<ReturnType<SendGuard['reserve']>> | undefined
       try {
-        reservation = await deps.guard?.reserve(to, challengeId)
+        reservation = await deps.guard?.reserve(to, origin.clientIp)
       } catch (err) {
         if (taken !== undefined) await deps.budget?.refund(taken)
         throw refused(err)
@@ -90,10 +98,8 @@ export function createNotifier (deps: NotifierDeps): Notifier {
         throw new ApiError('delivery_failed', `the ${channel === 'sms' ? 'text message' : 'call'} to ${masked} could not be placed; try again or use another channel`)
       }
     },
-    async codeVerified (challengeId) {
-      await deps.guard?.verified(challengeId).catch((err: unknown) => {
-        log.warn({ challengeId, err: err instanceof Error ? err.message : String(err) }, 'conversion metric not counted')
-      })
+    codeVerified (deliveredTo) {
+      deps.guard?.verified(deliveredTo)
     },
     async notify (userId, phone, kind) {
       if (phone === null) return

@@ -82,7 +82,7 @@ export function createPhones (deps: PhonesDeps): Phones {
 
   return {
     async startVerification (userId, input, context) {
-      await userOrThrow(userId)
+      const user = await userOrThrow(userId)
       const number = normalisePhoneNumber(input.phoneNumber, deps.defaultCountry, deps.allowedCountries)
       const numberIndex = secrets.blindIndex('phone', number.e164)
       const phones = await prisma.phone.findMany({ where: { userId }, select: { numberIndex: true } })
@@ -112,7 +112,7 @@ export function createPhones (deps: PhonesDeps): Phones {
         }
       })
       try {
-        await phoneCode.send(id, userId, channel, { id: null, numberCipher, masked: number.masked })
+        await phoneCode.send(id, userId, channel, { id: null, numberCipher, masked: number.masked }, { organizationId: user.organizationId, clientIp: context.ip })
       } catch (err) {
         await prisma.otpChallenge.update({ where: { id }, data: { closedAt: new Date(), closedReason: 'delivery_failed' } })
         throw err

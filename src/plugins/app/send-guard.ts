@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import { Counter, type Registry } from 'prom-client'
 import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/max'
-import type { PrismaClient } from '../../generated/prisma/client.js'
+import { Prisma, type PrismaClient } from '../../generated/prisma/client.js'
 import { ipCountingKey } from '../../lib/client-ip.js'
 import { ApiError } from '../../lib/errors.js'
 import { normalisePhoneNumber } from '../../lib/phone-numbers.js'
@@ -25,13 +25,13 @@ export interface SendGuard {
    * Before the provider is called: the number must be of an allowed country and a type
    * that reaches a person, and every budget must have room. Counts the send, atomically.
    */
-  reserve (to: string, challengeId: string): Promise<Reservation>
+  reserve (to: string, clientIp: string | null): Promise<Reservation>
   /** The provider failed: nothing was sent, so nothing is spent. */
   refund (reservation: Reservation): Promise<void>
   /** The provider took the message: counts it in the conversion signal. */
   confirm (reservation: Reservation): void
-  /** A code reached its owner: the other half of the conversion signal. */
-  verified (challengeId: string): Promise<void>
+  /** A code reached its owner (`deliveredTo`, the masked number it went to): the other half of the conversion signal. */
+  verified (deliveredTo: string | null): void
 }
 
 export interface SendGuardDeps {
@@ -64,8 +64,17 @@ export function createSendGuard (deps: SendGuardDeps): SendGuard {
     { scope: 'prefix-day', limit: budgets.perPrefixPerDay, windowMs: DAY }
   ]
 
+  async function giveBack (counters: Reservation['counters']): Promise<void> {
+    for (const counter of counters) {
+      await prisma.sendCounter.updateMany({
+        where: { scope: counter.scope, key: counter.key, windowStart: counter.windowStart, count: { gt: 0 } },
+        data: { count: { decrement: 1 } }
+      })
+    }
+  }
+
   return {
-    async reserve (to, challengeId) {
+    async reserve (to, clientIp) {
       try {
         normalisePhoneNumber(to, deps.defaultCountry, deps.allowedCountries)
       } catch (err) {
@@ -73,35 +82,32 @@ export function createSendGuard (deps: SendGuardDeps): SendGuard {
         throw err
       }
       const prefix = `+${parsePhoneNumberFromString(to)?.countryCallingCode ?? 'unknown'}`
-      const challenge = await prisma.otpChallenge.findUnique({ where: { id: challengeId }, select: { ip: true } })
       const numberIndex = secrets.blindIndex('phone', to)
       const keys: Record<Rule['scope'], string | null> = {
         'number-hour': numberIndex,
         'number-day': numberIndex,
-        'ip-hour': challenge?.ip == null ? null : ipCountingKey(challenge.ip),
+        'ip-hour': clientIp === null ? null : ipCountingKey(clientIp),
         'prefix-day': prefix
       }
       const now = Date.now()
       const counters = rules
         .filter((rule) => rule.limit > 0 && keys[rule.scope] !== null)
         .map((rule) => ({ rule, scope: rule.scope, key: keys[rule.scope] as string, windowStart: new Date(now - (now % rule.windowMs)) }))
-      const full = await prisma.$transaction(async (tx) => {
-        for (const counter of counters) {
-          // The count only grows while it is under the limit: concurrent sends cannot overshoot it.
-          const rows = await tx.$queryRaw<Array<{ count: number }>>`
-            INSERT INTO send_counters (scope, key, window_start, count)
-            VALUES (${counter.scope}, ${counter.key}, ${counter.windowStart}::timestamptz, 1)
-            ON CONFLICT (scope, key, window_start) DO UPDATE SET count = send_counters.count + 1
-            WHERE send_counters.count < ${counter.rule.limit}::int
-            RETURNING count`
-          // Refused: roll back the counters this send already took.
-          if (rows.length === 0) throw counter
-        }
-        return null
-      }).catch((err: unknown) => {
-        if (err !== null && typeof err === 'object' && 'rule' in err) return err as typeof counters[number]
-        throw err
-      })
+      // One statement for every budget: each count grows only while under its own limit, so
+      // concurrent sends cannot overshoot any of them. Rows lock in the rules' order, the same
+      // for every send, so two sends cannot deadlock.
+      const granted = counters.length === 0
+        ? []
+        : await prisma.$queryRaw<Array<{ scope: string }>>`
+          INSERT INTO send_counters (scope, key, window_start, count)
+          VALUES ${Prisma.join(counters.map((c) => Prisma.sql`(${c.scope}, ${c.key}, ${c.windowStart}::timestamptz, 1)`))}
+          ON CONFLICT (scope, key, window_start) DO UPDATE SET count = send_counters.count + 1
+          WHERE send_counters.count < CASE send_counters.scope ${Prisma.join(counters.map((c) => Prisma.sql`WHEN ${c.scope} THEN ${c.rule.limit}::int`), ' ')} END
+          RETURNING scope`
+      const grantedScopes = new Set(granted.map((row) => row.scope))
+      const full = counters.find((counter) => !grantedScopes.has(counter.scope)) ?? null
+      // Refused: give back what this send took from the budgets that still had room.
+      if (full !== null) await giveBack(counters.filter((counter) => grantedScopes.has(counter.scope)))
       if (full !== null) {
         refused.inc({ reason: full.scope })
         const retryAfter = Math.max(1, Math.ceil((full.windowStart.getTime() + full.rule.windowMs - Date.now()) / 1000))
@@ -116,21 +122,15 @@ export function createSendGuard (deps: SendGuardDeps): SendGuard {
     },
 
     async refund (reservation) {
-      for (const counter of reservation.counters) {
-        await prisma.sendCounter.updateMany({
-          where: { scope: counter.scope, key: counter.key, windowStart: counter.windowStart, count: { gt: 0 } },
-          data: { count: { decrement: 1 } }
-        })
-      }
+      await giveBack(reservation.counters)
     },
 
     confirm (reservation) {
       sent.inc({ prefix: reservation.prefix })
     },
 
-    async verified (challengeId) {
-      const delivery = await prisma.delivery.findFirst({ where: { challengeId, kind: 'code', status: { not: 'failed' } }, orderBy: { createdAt: 'desc' }, select: { masked: true } })
-      verifiedCounter.inc({ prefix: prefixOf(delivery?.masked) })
+    verified (deliveredTo) {
+      verifiedCounter.inc({ prefix: prefixOf(deliveredTo) })
     }
   }
 }

@@ -14,7 +14,7 @@ export interface BudgetReservation { organizationId: string, day: string }
 
 export interface SmsBudget {
   /** Takes one text or call from the day's budget of the user's organization, or refuses with 429 send_limit_reached. */
-  take (userId: string): Promise<BudgetReservation>
+  take (organizationId: string | null): Promise<BudgetReservation>
   /** Nothing reached the provider (refused by another budget, or the provider failed): the send is given back. */
   refund (reservation: BudgetReservation): Promise<void>
 }
@@ -34,10 +34,9 @@ export function createSmsBudget ({ prisma, policy }: { prisma: PrismaClient, pol
     return new ApiError('send_limit_reached', "the organization's texts and calls for today are used up; use an authenticator app or the recovery code", { retryAfter })
   }
   return {
-    async take (userId) {
-      const user = await prisma.user.findUnique({ where: { id: userId }, select: { organizationId: true } })
-      const organizationId = user?.organizationId ?? NO_ORGANIZATION
-      const { smsDailyLimit } = await policy.get(user?.organizationId ?? null)
+    async take (userOrganizationId) {
+      const organizationId = userOrganizationId ?? NO_ORGANIZATION
+      const { smsDailyLimit } = await policy.get(userOrganizationId)
       if (smsDailyLimit <= 0) throw refused()
       const day = utcDay()
       // The count only grows while under the limit, in one statement: N concurrent sends cannot overshoot it.
