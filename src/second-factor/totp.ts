@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { Secret, TOTP } from 'otpauth'
 import type { OtpChallenge, PrismaClient } from '../generated/prisma/client.js'
-import { TOTP_DIGITS, TOTP_ENROLLMENT_TTL_MS, TOTP_PERIOD_SECONDS, TOTP_SECRET_BYTES, TOTP_WINDOW_STEPS } from '../lib/limits.js'
+import { MAX_CODE_ATTEMPTS_PER_CHALLENGE, TOTP_DIGITS, TOTP_ENROLLMENT_TTL_MS, TOTP_PERIOD_SECONDS, TOTP_SECRET_BYTES, TOTP_WINDOW_STEPS } from '../lib/limits.js'
 import type { Secrets } from '../lib/secrets.js'
 import { completeChallenge, countWrongCode, stateAfterRace } from './challenge-attempts.js'
 import { challengeState } from './challenge-state.js'
@@ -18,7 +18,7 @@ export type TotpCheck = CodeCheck | { outcome: 'unavailable' }
 
 export type ConfirmResult =
   | { outcome: 'confirmed', enabledAt: Date, replaced: boolean }
-  | { outcome: 'wrong' }
+  | { outcome: 'wrong', attemptsRemaining: number }
   | { outcome: 'not_found' }
   | { outcome: 'expired' }
 
@@ -79,12 +79,13 @@ export function createTotp ({ prisma, secrets, now = Date.now }: TotpDeps): Totp
       // One statement: a second enrolment replaces the pending one (its id stops working), and
       // two at once cannot both insert. The confirmed secret, if any, is left alone.
       await prisma.$executeRaw`
-        INSERT INTO totp_factors (user_id, pending_id, pending_secret_cipher, pending_expires_at)
-        VALUES (${userId}, ${enrollmentId}, ${secrets.encrypt(secret)}, ${expiresAt}::timestamptz)
+        INSERT INTO totp_factors (user_id, pending_id, pending_secret_cipher, pending_expires_at, pending_failed_attempts)
+        VALUES (${userId}, ${enrollmentId}, ${secrets.encrypt(secret)}, ${expiresAt}::timestamptz, 0)
         ON CONFLICT (user_id) DO UPDATE SET
           pending_id = EXCLUDED.pending_id,
           pending_secret_cipher = EXCLUDED.pending_secret_cipher,
-          pending_expires_at = EXCLUDED.pending_expires_at`
+          pending_expires_at = EXCLUDED.pending_expires_at,
+          pending_failed_attempts = 0`
       return { enrollmentId, secret, expiresAt }
     },
 
@@ -94,7 +95,21 @@ export function createTotp ({ prisma, secrets, now = Date.now }: TotpDeps): Totp
       if (row === null || row.pendingSecretCipher === null || row.pendingExpiresAt === null) return { outcome: 'not_found' }
       if (row.pendingExpiresAt.getTime() <= at) return { outcome: 'expired' }
       const step = matchStep(secrets.decrypt(row.pendingSecretCipher), input.code, at)
-      if (step === null) return { outcome: 'wrong' }
+      if (step === null) {
+        // Counted in the database; the last allowed wrong code ends the enrolment (it expires
+        // now), so a secret is never guessed one code at a time, however many requests race.
+        const counted = await db.$queryRaw<Array<{ pending_failed_attempts: number }>>`
+          UPDATE totp_factors
+             SET pending_failed_attempts = pending_failed_attempts + 1,
+                 pending_expires_at = CASE WHEN pending_failed_attempts + 1 >= ${MAX_CODE_ATTEMPTS_PER_CHALLENGE}::int
+                                           THEN ${new Date(at)}::timestamptz ELSE pending_expires_at END
+           WHERE user_id = ${userId} AND pending_id = ${input.enrollmentId}
+             AND pending_expires_at > ${new Date(at)}::timestamptz
+          RETURNING pending_failed_attempts`
+        const failed = counted[0]?.pending_failed_attempts
+        if (failed === undefined) return { outcome: 'expired' }
+        return { outcome: 'wrong', attemptsRemaining: Math.max(0, MAX_CODE_ATTEMPTS_PER_CHALLENGE - failed) }
+      }
       const enabledAt = new Date(at)
       // The pending secret becomes the secret in the same statement that checks it is still
       // this enrolment's: of two confirmations at once, or a confirmation racing a new

@@ -68,8 +68,8 @@ export function createTotpSettings ({ prisma, totp, recoveryCode, events, notifi
         case 'not_found': throw new ApiError('not_found', 'no such authenticator enrolment for this user')
         case 'expired': throw new ApiError('verification_expired', 'this authenticator enrolment is over; start a new one')
         case 'wrong':
-          await events.record('code.failed', userId, context, { purpose: 'totp_enrollment' })
-          throw new ApiError('invalid_code', 'the code is wrong; check the time on the phone and try the current code')
+          await events.record('code.failed', userId, context, { purpose: 'totp_enrollment', attemptsRemaining: result.attemptsRemaining })
+          throw new ApiError('invalid_code', 'the code is wrong; check the time on the phone and try the current code', { attemptsRemaining: result.attemptsRemaining })
       }
       await events.record('totp.enabled', userId, context, { replaced: result.replaced })
       const enabled = { totp: { enabledAt: result.enabledAt.toISOString() } }
@@ -92,12 +92,15 @@ export function createTotpSettings ({ prisma, totp, recoveryCode, events, notifi
     async remove (userId, context) {
       const user = await userOrThrow(userId)
       const required = await policy.requires(user)
+      const { allowedMethods } = await policy.forUser(user)
       await prisma.$transaction(async (tx) => {
         await lockUserFactors(tx, userId)
         const row = await tx.totpFactor.findUnique({ where: { userId }, select: { enabledAt: true } })
         if (row === null) throw new ApiError('not_found', 'the user has no authenticator app')
         const left = { phones: await tx.phone.count({ where: { userId } }), totpEnabled: false }
-        if (row.enabledAt !== null) assertMayRemove(required, left, 'add a phone before removing the authenticator app')
+        if (row.enabledAt !== null) assertMayRemove(required, allowedMethods, 'totp', left, allowedMethods.includes('sms') || allowedMethods.includes('voice')
+          ? 'add a phone before removing the authenticator app'
+          : 'the organization allows only authenticator apps: set up the new app, which replaces this one, instead of removing it')
         // The pending enrolment goes too: removing the app means starting over.
         await tx.totpFactor.delete({ where: { userId } })
         // Without any second factor a recovery code has nothing to stand in for.
