@@ -25,12 +25,20 @@ export function hasSecondFactor (remaining: RemainingFactors): boolean {
   return remaining.phones > 0 || remaining.totpEnabled
 }
 
+/** Whether a kind of factor can complete a login under the policy's allowed methods. */
+function allowedKind (kind: 'phone' | 'totp', allowedMethods: readonly string[]): boolean {
+  return kind === 'totp' ? allowedMethods.includes('totp') : allowedMethods.includes('sms') || allowedMethods.includes('voice')
+}
+
 /**
- * The one rule for removing a factor: never the last one of a user the policy requires 2FA
- * of (409 two_factor_required). `required` is the policy's verdict, read before the lock.
+ * The one rule for removing a factor: never the last one a user the policy requires 2FA of
+ * can still log in with (409 two_factor_required). A phone where the studio allows only the
+ * app does not count as a way in, so it does not keep the app removable; a factor the
+ * policy does not allow can always go. `required` and `allowedMethods` are read before the lock.
  */
-export function assertMayRemove (required: boolean, remaining: RemainingFactors, hint: string): void {
-  if (required && !hasSecondFactor(remaining)) {
+export function assertMayRemove (required: boolean, allowedMethods: readonly string[], removing: 'phone' | 'totp', remaining: RemainingFactors, hint: string): void {
+  const usableLeft = (remaining.phones > 0 && allowedKind('phone', allowedMethods)) || (remaining.totpEnabled && allowedKind('totp', allowedMethods))
+  if (required && allowedKind(removing, allowedMethods) && !usableLeft) {
     throw new ApiError('two_factor_required', `two-factor authentication is required for this user: ${hint}`)
   }
 }

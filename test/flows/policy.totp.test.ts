@@ -49,3 +49,21 @@ t.test('a studio that allows only apps: nothing is sent, the app logs in, and re
   t.match(again, { status: 'authenticated', userId: user.id })
   t.ok(again.amr.includes('device'), 'the remembered device skips the code')
 })
+
+t.test('the last method the studio allows cannot be removed; a method it does not allow always can', async (t) => {
+  const ctx = await buildTestApp(t)
+  const appsOnly = await orgUserWithPhoneAndApp(ctx, 'studio-apps-only', 3)
+  await ctx.request('PUT', '/v1/organizations/studio-apps-only/policy', { ...POLICY, allowedMethods: ['totp'] })
+  assertProblem(t, await ctx.request('DELETE', `/v1/users/${appsOnly.id}/totp`), 'two_factor_required', /allows only authenticator apps/)
+  const [phone] = (await ctx.request('GET', `/v1/users/${appsOnly.id}/phones`)).json().items
+  t.equal((await ctx.request('DELETE', `/v1/users/${appsOnly.id}/phones/${phone.id}`)).statusCode, 204, 'a phone the studio does not allow is no way in: it can go')
+  assertProblem(t, await ctx.request('DELETE', `/v1/users/${appsOnly.id}/totp`), 'two_factor_required')
+
+  const textsOnly = await orgUserWithPhoneAndApp(ctx, 'studio-texts-only', 4)
+  await ctx.request('PUT', '/v1/organizations/studio-texts-only/policy', { ...POLICY, allowedMethods: ['sms'] })
+  const [textPhone] = (await ctx.request('GET', `/v1/users/${textsOnly.id}/phones`)).json().items
+  assertProblem(t, await ctx.request('DELETE', `/v1/users/${textsOnly.id}/phones/${textPhone.id}`), 'two_factor_required', /add another phone before/)
+  t.equal((await ctx.request('DELETE', `/v1/users/${textsOnly.id}/totp`)).statusCode, 204, 'an app the studio does not allow can go')
+  const view = (await ctx.request('GET', `/v1/users/${textsOnly.id}`)).json()
+  t.equal(view.twoFactor.phones.length, 1, 'the phone, the only way in, is still there')
+})

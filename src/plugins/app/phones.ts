@@ -191,12 +191,15 @@ export function createPhones (deps: PhonesDeps): Phones {
     async remove (userId, phoneId, context) {
       const user = await userOrThrow(userId)
       const required = await policy.requires(user)
+      const { allowedMethods } = await policy.forUser(user)
       const { removed, previousPrimary } = await withUserPhones(userId, async (tx, phones) => {
         const target = phones.find((p) => p.id === phoneId)
         if (target === undefined) throw new ApiError('not_found', `no phone ${phoneId} for this user`)
         const remaining = phones.filter((p) => p.id !== phoneId)
         const left = { phones: remaining.length, totpEnabled: await totpEnabledIn(tx, userId) }
-        assertMayRemove(required, left, 'add another phone or an authenticator app before removing the last phone')
+        assertMayRemove(required, allowedMethods, 'phone', left, allowedMethods.includes('totp')
+          ? 'add another phone or an authenticator app before removing the last phone'
+          : 'add another phone before removing the last one')
         await tx.phone.delete({ where: { id: phoneId } })
         const [next] = remaining
         if (target.primary && next !== undefined) await tx.phone.update({ where: { id: next.id }, data: { primary: true } })
