@@ -5,13 +5,13 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import { startFakeTwilio, extractCode } from '../test/helpers/fake-twilio.js'
 import type { LoadRequest, LoadResult, LoadSpec } from './load.js'
+import { freePort } from '../test/helpers/free-port.js'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const env = process.env
@@ -40,17 +40,6 @@ const TSX = ['--import', 'tsx']
 
 const children = new Set<ChildProcess>()
 const log = (line: string) => process.stderr.write(`[bench] ${line}\n`)
-
-async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer()
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as { port: number }).port
-      server.close(() => resolve(port))
-    })
-    server.on('error', reject)
-  })
-}
 
 function databaseUrl (name: string) {
   const url = new URL(ADMIN_URL)

@@ -7,12 +7,12 @@
 import { execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import { startFakeTwilio } from '../test/helpers/fake-twilio.js'
+import { freePort } from '../test/helpers/free-port.js'
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url))
 const RUNS = Number(process.argv[2] ?? 7)
@@ -23,15 +23,6 @@ const RUNS = Number(process.argv[2] ?? 7)
  */
 const DISTS = (process.env.BENCH_DIST ?? 'dist').split(',')
 const ADMIN_URL = process.env.BENCH_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
-
-async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => { resolve(port) })
-    }).on('error', reject)
-  })
-}
 
 async function admin (sql: string) {
   const client = new pg.Client({ connectionString: ADMIN_URL })

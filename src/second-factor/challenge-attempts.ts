@@ -9,24 +9,34 @@ import type { CodeCheck } from './method.js'
  * right code can ever complete it. Each step is one conditional UPDATE, never read-then-write.
  */
 
+/** What a right code completes besides the challenge: the caller's security event, written only if the challenge was completed. */
+export interface OnCompleted { rows: Prisma.Sql }
+
 /**
  * Completes the challenge if it is still open and under its attempt cap; with `codeHash`, only
  * while that is still the live code (a resend in the meantime voids it). Of N requests carrying
- * a right code, only one finds completed_at still NULL. The same statement returns the masked
- * number the latest code went to, for the conversion signal, so a right code costs one round trip.
+ * a right code, only one finds completed_at still NULL. The same statement writes `also` (the
+ * login's security event, committed with the completion or not at all) and returns the masked
+ * number the latest code went to, for the conversion signal: a right code costs one round trip.
  */
-export async function completeChallenge (prisma: PrismaClient, challengeId: string, now: Date, codeHash?: string): Promise<{ deliveredTo: string | null } | null> {
+export async function completeChallenge (prisma: PrismaClient, challengeId: string, now: Date, codeHash?: string, also?: OnCompleted): Promise<{ deliveredTo: string | null } | null> {
   const liveCode = codeHash === undefined
     ? Prisma.empty
     : Prisma.sql`AND c.code_hash = ${codeHash} AND c.code_expires_at > ${now}::timestamptz`
+  const alsoWritten = also === undefined
+    ? Prisma.empty
+    : Prisma.sql`, also_written AS (${also.rows} WHERE EXISTS (SELECT 1 FROM completed))`
   const rows = await prisma.$queryRaw<Array<{ delivered_to: string | null }>>`
-    UPDATE otp_challenges AS c SET completed_at = ${now}::timestamptz
-     WHERE c.id = ${challengeId} AND c.completed_at IS NULL AND c.closed_at IS NULL
-       AND c.failed_attempts < ${MAX_CODE_ATTEMPTS_PER_CHALLENGE}::int AND c.expires_at > ${now}::timestamptz
-       ${liveCode}
-    RETURNING (SELECT d.masked FROM deliveries AS d
-                WHERE d.challenge_id = c.id AND d.kind = 'code' AND d.status <> 'failed'
-                ORDER BY d.created_at DESC LIMIT 1) AS delivered_to`
+    WITH completed AS (
+      UPDATE otp_challenges AS c SET completed_at = ${now}::timestamptz
+       WHERE c.id = ${challengeId} AND c.completed_at IS NULL AND c.closed_at IS NULL
+         AND c.failed_attempts < ${MAX_CODE_ATTEMPTS_PER_CHALLENGE}::int AND c.expires_at > ${now}::timestamptz
+         ${liveCode}
+      RETURNING (SELECT d.masked FROM deliveries AS d
+                  WHERE d.challenge_id = c.id AND d.kind = 'code' AND d.status <> 'failed'
+                  ORDER BY d.created_at DESC LIMIT 1) AS delivered_to
+    )${alsoWritten}
+    SELECT delivered_to FROM completed`
   const [row] = rows
   return row === undefined ? null : { deliveredTo: row.delivered_to }
 }

@@ -4,7 +4,7 @@ import { MAX_SENDS_PER_CHALLENGE, OTP_DIGITS, OTP_TTL_MS } from '../lib/limits.j
 import type { Secrets } from '../lib/secrets.js'
 import type { Notifier, SendOrigin } from '../plugins/app/notifier.js'
 import type { Channel } from '../senders/message-sender.js'
-import { completeChallenge, countWrongCode, stateAfterRace } from './challenge-attempts.js'
+import { completeChallenge, countWrongCode, stateAfterRace, type OnCompleted } from './challenge-attempts.js'
 import { challengeState, type ChallengeState } from './challenge-state.js'
 import type { CodeCheck, EnrolledFactors, Method, SecondFactor } from './method.js'
 
@@ -18,7 +18,8 @@ export interface SendTarget { id: string | null, numberCipher: string, masked: s
 
 export interface PhoneCode extends SecondFactor {
   send (challengeId: string, userId: string, channel: Channel, target: SendTarget, origin: SendOrigin): Promise<SendResult>
-  check (challenge: OtpChallenge, code: string): Promise<CodeCheck>
+  /** `onCompleted` is written in the same statement that accepts the code, or not at all. */
+  check (challenge: OtpChallenge, code: string, onCompleted?: OnCompleted): Promise<CodeCheck>
 }
 
 export interface PhoneCodeDeps {
@@ -81,14 +82,14 @@ export function createPhoneCode ({ prisma, secrets, notifier, resendCooldownMs }
       return { sent: true, resendAvailableAt: new Date(now.getTime() + resendCooldownMs) }
     },
 
-    async check (challenge, code) {
+    async check (challenge, code, onCompleted) {
       const now = new Date()
       const state = challengeState(challenge, now)
       if (state === 'expired') return { outcome: 'expired' }
       if (state !== 'open') return { outcome: 'closed' }
       const live = challenge.codeHash !== null && challenge.codeExpiresAt !== null && challenge.codeExpiresAt > now
       if (live && secrets.sameHash(secrets.codeHash(challenge.id, code), challenge.codeHash as string)) {
-        const completed = await completeChallenge(prisma, challenge.id, now, challenge.codeHash as string)
+        const completed = await completeChallenge(prisma, challenge.id, now, challenge.codeHash as string, onCompleted)
         if (completed !== null) {
           notifier.codeVerified(completed.deliveredTo)
           return { outcome: 'accepted' }

@@ -3,7 +3,7 @@ import { Secret, TOTP } from 'otpauth'
 import type { OtpChallenge, PrismaClient } from '../generated/prisma/client.js'
 import { MAX_CODE_ATTEMPTS_PER_CHALLENGE, TOTP_DIGITS, TOTP_ENROLLMENT_TTL_MS, TOTP_PERIOD_SECONDS, TOTP_SECRET_BYTES, TOTP_WINDOW_STEPS } from '../lib/limits.js'
 import type { Secrets } from '../lib/secrets.js'
-import { completeChallenge, countWrongCode, stateAfterRace } from './challenge-attempts.js'
+import { completeChallenge, countWrongCode, stateAfterRace, type OnCompleted } from './challenge-attempts.js'
 import { challengeState } from './challenge-state.js'
 import type { Tx } from './factor-rules.js'
 import type { CodeCheck, EnrolledFactors, Method, SecondFactor } from './method.js'
@@ -34,7 +34,7 @@ export interface Totp extends SecondFactor {
   /** Confirms a pending enrolment with its first code, which is then spent (its step is recorded). */
   confirm (userId: string, input: { enrollmentId: string, code: string }, db?: Tx): Promise<ConfirmResult>
   /** Checks a login code; of N requests carrying one right code, one is accepted. */
-  check (challenge: OtpChallenge, code: string): Promise<TotpCheck>
+  check (challenge: OtpChallenge, code: string, onCompleted?: OnCompleted): Promise<TotpCheck>
   enabledFor (userId: string): Promise<boolean>
 }
 
@@ -131,7 +131,7 @@ export function createTotp ({ prisma, secrets, now = Date.now }: TotpDeps): Totp
       return { outcome: 'confirmed', enabledAt, replaced: confirmed.previous_enabled_at !== null }
     },
 
-    async check (challenge, code) {
+    async check (challenge, code, onCompleted) {
       const at = now()
       const atDate = new Date(at)
       const state = challengeState(challenge, atDate)
@@ -151,7 +151,7 @@ export function createTotp ({ prisma, secrets, now = Date.now }: TotpDeps): Totp
           RETURNING user_id`
         if (claimed.length === 1) {
           // The step is spent even if the challenge was closed meanwhile: a code is never good twice.
-          if (await completeChallenge(prisma, challenge.id, atDate) !== null) return { outcome: 'accepted' }
+          if (await completeChallenge(prisma, challenge.id, atDate, undefined, onCompleted) !== null) return { outcome: 'accepted' }
           const over = await stateAfterRace(prisma, challenge.id, atDate)
           if (over !== null) return over
         }

@@ -41,6 +41,8 @@ t.test('the same code sent to both instances at once succeeds once', async (t) =
     const statuses = answers.map((answer) => answer.statusCode)
     t.equal(statuses.filter((status) => status === 200).length, 1, `round ${round}: exactly one success (${statuses.join(', ')})`)
     t.ok(statuses.every((status) => status === 200 || (status >= 400 && status < 500)), 'the others are refused, never a 5xx')
+    const recorded = await one.db.prisma.securityEvent.count({ where: { userId: user.id, type: 'login.succeeded' } })
+    t.equal(recorded, 1, `round ${round}: one login.succeeded event, written with the one completion`)
   }
 })
 

@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import { randomUUID } from 'node:crypto'
-import type { PrismaClient } from '../../generated/prisma/client.js'
+import { Prisma, type PrismaClient } from '../../generated/prisma/client.js'
 import type { RequestContext } from '../../lib/request-context.js'
 import type { Metrics } from '../external/metrics.js'
 
@@ -17,8 +17,13 @@ export type EventType =
 
 export type EventDetails = Record<string, string | number | boolean | null | string[]>
 
+/** An event written by the caller's own statement: `rows` is an INSERT ... SELECT without a WHERE, `announce` logs and counts it once it is in. */
+export interface EventInsert { rows: Prisma.Sql, announce: () => void }
+
 export interface Events {
   record (type: EventType, userId: string | null, context: RequestContext | null, details?: EventDetails): Promise<void>
+  /** For an event that must commit in the same statement as the change it records (the caller appends the WHERE that ties the two). */
+  asInsert (type: EventType, userId: string, context: RequestContext | null, details?: EventDetails): EventInsert
   list (userId: string, options: { limit: number, before?: string | undefined }): Promise<Array<{
     id: string, type: string, createdAt: Date, ip: string | null, userAgent: string | null, details: unknown
   }>>
@@ -44,14 +49,25 @@ export interface EventsDeps {
 }
 
 export function createEvents ({ prisma, metrics, log }: EventsDeps): Events {
+  function announce (type: EventType, userId: string | null, context: RequestContext | null, details: EventDetails): void {
+    log?.info({ event: type, userId, ...(context?.requestId === undefined ? {} : { reqId: context.requestId }) }, 'security event')
+    const reason = lockoutReason(type, details)
+    if (reason !== null) metrics?.lockouts.inc({ reason })
+  }
+
   return {
     async record (type, userId, context, details = {}) {
       await prisma.securityEvent.create({
         data: { id: randomUUID(), type, userId, ip: context?.ip ?? null, userAgent: context?.userAgent ?? null, details }
       })
-      log?.info({ event: type, userId, ...(context?.requestId === undefined ? {} : { reqId: context.requestId }) }, 'security event')
-      const reason = lockoutReason(type, details)
-      if (reason !== null) metrics?.lockouts.inc({ reason })
+      announce(type, userId, context, details)
+    },
+    asInsert (type, userId, context, details = {}) {
+      return {
+        rows: Prisma.sql`INSERT INTO security_events (id, user_id, type, ip, user_agent, details)
+          SELECT ${randomUUID()}, ${userId}, ${type}, ${context?.ip ?? null}, ${context?.userAgent ?? null}, ${JSON.stringify(details)}::jsonb`,
+        announce: () => { announce(type, userId, context, details) }
+      }
     },
     async list (userId, { limit, before }) {
       const cursor = before === undefined

@@ -149,12 +149,14 @@ export function createLogins (deps: LoginsDeps): Logins {
     return { channel, phone: { masked: phone.masked }, resendAvailableAt: result.resendAvailableAt.toISOString() }
   }
 
-  async function succeeded (user: Pick<User, 'id' | 'codeFailures'>, method: Method, context: RequestContext): Promise<Authenticated> {
+  async function forgetCodeFailures (user: Pick<User, 'id' | 'codeFailures'>): Promise<void> {
     // As read with the challenge: most users have no wrong code to forget, and skipping the
     // write saves a round trip on every right code. A wrong code racing in just now stays counted.
     if (user.codeFailures > 0) await prisma.user.update({ where: { id: user.id }, data: { codeFailures: 0 } })
-    await events.record('login.succeeded', user.id, context, { method })
-    return { status: 'authenticated', userId: user.id, amr: ['pwd', AMR[method]] }
+  }
+
+  function authenticated (userId: string, method: Method): Authenticated {
+    return { status: 'authenticated', userId, amr: ['pwd', AMR[method]] }
   }
 
   return {
@@ -285,18 +287,24 @@ export function createLogins (deps: LoginsDeps): Logins {
       if (!userPolicy.allowedMethods.includes(method)) {
         throw new ApiError('invalid_request', `method: ${method} is not allowed by this user's organization policy`)
       }
+      const used: Method = method === 'totp' ? 'totp' : challenge.channel === 'voice' ? 'voice' : 'sms'
+      // The login's event is written by the statement that accepts the code: one round trip, and
+      // no accepted code without its record.
+      const loginRecord = events.asInsert('login.succeeded', challenge.userId, context, { method: used })
       // Every code method answers the same CodeCheck: a wrong TOTP code spends the challenge's
       // attempts and the account's code-failure count exactly as a wrong SMS code does.
-      const check = method === 'totp' ? await totp.check(challenge, input.code) : await phoneCode.check(challenge, input.code)
+      const check = method === 'totp' ? await totp.check(challenge, input.code, loginRecord) : await phoneCode.check(challenge, input.code, loginRecord)
       deps.metrics?.verifications.inc({ method, outcome: check.outcome })
       switch (check.outcome) {
         case 'unavailable':
           throw new ApiError('invalid_request', 'method: totp is not available for this user')
         case 'accepted': {
-          const authenticated = await succeeded(challenge.user, method === 'totp' ? 'totp' : challenge.channel === 'voice' ? 'voice' : 'sms', context)
-          if (input.rememberDevice !== true) return authenticated
+          loginRecord.announce()
+          await forgetCodeFailures(challenge.user)
+          const done = authenticated(challenge.userId, used)
+          if (input.rememberDevice !== true) return done
           const remembered = await devices.remember(challenge.userId, userPolicy.rememberDeviceDays, context)
-          return remembered === null ? authenticated : { ...authenticated, ...remembered }
+          return remembered === null ? done : { ...done, ...remembered }
         }
         case 'expired':
           throw new ApiError('challenge_expired', 'this login has expired; start again with the password')
@@ -336,14 +344,15 @@ export function createLogins (deps: LoginsDeps): Logins {
           throw new ApiError('invalid_recovery_code', 'the recovery code is wrong', { attemptsRemaining: check.attemptsRemaining })
         case 'accepted': {
           await prisma.otpChallenge.updateMany({ where: { id: challengeId, completedAt: null }, data: { completedAt: new Date() } })
-          const authenticated = await succeeded(challenge.user, 'recovery', context)
+          await forgetCodeFailures(challenge.user)
+          await events.record('login.succeeded', userId, context, { method: 'recovery' })
           await events.record('recovery.used', userId, context, { challengeId })
           const issued = await recoveryCode.issue(userId)
           await events.record('recovery_code.regenerated', userId, context)
           const primary = await prisma.phone.findFirst({ where: { userId, primary: true } })
           await notifier.notify(userId, primary, 'recovery_code_used')
           return {
-            ...authenticated,
+            ...authenticated(userId, 'recovery'),
             recoveryCode: issued.code,
             recoveryKit: recoveryKit({ email: challenge.user.email, code: issued.code, issuedAt: issued.createdAt, supportContact: deps.supportContact })
           }

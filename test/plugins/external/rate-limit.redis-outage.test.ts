@@ -2,19 +2,10 @@
 // memory while it is down (logged once), and are shared again once it is back.
 import t from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createServer } from 'node:net'
 import { Writable } from 'node:stream'
 import { buildApp } from '../../../src/app.js'
 import { buildTestApp, email, TEST_API_KEY } from '../../helpers/app.js'
-
-async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => { resolve(port) })
-    }).on('error', reject)
-  })
-}
+import { freePort } from '../../helpers/free-port.js'
 
 async function startRedis (port: number): Promise<ChildProcess> {
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'inherit'] })
