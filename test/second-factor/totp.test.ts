@@ -130,7 +130,7 @@ t.test('a pending enrolment expires, is replaced by a new one, and is confirmed 
   const first = await totp.startEnrolment(user.id)
   const second = await totp.startEnrolment(user.id)
   t.same(await totp.confirm(user.id, { enrollmentId: first.enrollmentId, code: totpCode(first.secret, 0, clock.ms) }), { outcome: 'not_found' }, 'the replaced enrolment is gone')
-  t.same(await totp.confirm(user.id, { enrollmentId: second.enrollmentId, code: totpCode(first.secret, 0, clock.ms) }), { outcome: 'wrong' }, 'the old secret does not confirm the new one')
+  t.same(await totp.confirm(user.id, { enrollmentId: second.enrollmentId, code: totpCode(first.secret, 0, clock.ms) }), { outcome: 'wrong', attemptsRemaining: 4 }, 'the old secret does not confirm the new one, and spends one of its five attempts')
 
   const saved = clock.ms
   clock.ms = second.expiresAt.getTime() + 1
