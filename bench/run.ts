@@ -12,6 +12,7 @@ import pg from 'pg'
 import { startFakeTwilio, extractCode } from '../test/helpers/fake-twilio.js'
 import type { LoadRequest, LoadResult, LoadSpec } from './load.js'
 import { freePort } from '../test/helpers/free-port.js'
+import { HASH_CONCURRENCY as DEFAULT_HASH_CONCURRENCY } from '../src/lib/limits.js'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const env = process.env
@@ -25,7 +26,7 @@ const ADMIN_URL = env.BENCH_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1
 const API_KEY = 'bench-bootstrap-key-' + randomBytes(12).toString('hex')
 const PASSWORD = 'Pirouette-Jete-1987!'
 const ARGON2 = { memoryCost: num('ARGON2_MEMORY_COST', 19_456), timeCost: num('ARGON2_TIME_COST', 2), parallelism: num('ARGON2_PARALLELISM', 1) }
-const HASH_CONCURRENCY = num('HASH_CONCURRENCY', 2)
+const HASH_CONCURRENCY = num('HASH_CONCURRENCY', DEFAULT_HASH_CONCURRENCY)
 const HASH_MAX_WAIT_MS = num('HASH_MAX_WAIT_MS', 2000)
 const PRELOAD = ['--require', './dist/thread-pool.cjs']
 // argon2 allocates 19 MiB per hash with malloc; glibc gives each pool thread its own arena,

@@ -1,4 +1,5 @@
 // Every limit and security constant of the service, each with the reason for its value.
+import { availableParallelism } from 'node:os'
 
 /** Length of one-time codes: contract section 3 fixes six digits. */
 export const OTP_DIGITS = 6
@@ -71,10 +72,11 @@ export const BODY_LIMIT_BYTES = 16 * 1024
 export const ARGON2_DEFAULTS = { memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const
 
 /**
- * argon2 admission control (src/lib/hash-gate.ts). Two hashes in flight keep both cores of
- * a small host busy without letting hashing take every thread-pool thread.
+ * argon2 admission control (src/lib/hash-gate.ts): one hash in flight per core but one. The
+ * core left over runs the event loop and PostgreSQL, so a password flood cannot starve code
+ * checks; on 2 cores one hash at a time gave the same login rate as two (bench, issue 6).
  */
-export const HASH_CONCURRENCY = 2
+export const HASH_CONCURRENCY = Math.max(1, availableParallelism() - 1)
 /** Hashes waiting for a slot: beyond this a login is refused at once (503 overloaded), not queued. */
 export const HASH_QUEUE_MAX = 64
 /** Longest a login waits for a hash slot: a user would rather retry than stare at a spinner. */

@@ -3,7 +3,7 @@
 import t, { type Test } from 'tap'
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ConfigError, loadConfig, parseConfig } from '../../src/lib/config.js'
 
@@ -43,7 +43,7 @@ t.test('defaults: development, console codes, US,CA, support@studiopro.com', asy
   t.equal(config.DATABASE_URL, undefined)
   t.equal(config.SECRET_KEY, undefined)
   t.same([config.ARGON2_MEMORY_COST, config.ARGON2_TIME_COST, config.ARGON2_PARALLELISM], [19456, 2, 1], 'OWASP argon2id baseline')
-  t.same([config.HASH_CONCURRENCY, config.HASH_QUEUE_MAX, config.HASH_MAX_WAIT_MS], [2, 64, 2000], 'argon2 admission control')
+  t.same([config.HASH_CONCURRENCY, config.HASH_QUEUE_MAX, config.HASH_MAX_WAIT_MS], [Math.max(1, availableParallelism() - 1), 64, 2000], 'argon2 admission control: a core left for everything else')
   t.equal(config.RESEND_COOLDOWN_SECONDS, 30, 'the contract\'s 30 s between sends')
 })
 
