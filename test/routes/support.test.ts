@@ -244,7 +244,11 @@ t.test('every action writes its event, and no event holds a code, password or fu
   t.equal(events[0]?.type, 'notice.sent', 'the reset notice is the newest')
   t.equal(events.find((e) => e.type === 'two_factor.reset')?.details.reason, 'test reset')
 
+  // Ids and timestamps are cut out first: a random UUID can hold a run of six digits that
+  // happens to equal a code (it did, once), which would be no leak.
   const dump = JSON.stringify(events)
+    .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, '')
+    .replace(/\d{4}-\d{2}-\d{2}T[\d:.]+Z/g, '')
   const secrets = [password, newPassword, first.recoveryCode, second.recoveryCode, regenerated, recovered.json().recoveryCode as string,
     ...ctx.twilio.requests.flatMap((r) => [r.body ?? '', r.twiml ?? ''].flatMap((text) => text.match(SIX_DIGITS) ?? []))]
   for (const secret of secrets) {
@@ -255,6 +259,5 @@ t.test('every action writes its event, and no event holds a code, password or fu
     t.notMatch(dump, number.slice(2), 'no full number')
     t.notMatch(dump, number.slice(-7), 'not even the local part')
   }
-  const withoutIdsAndDates = dump.replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, '').replace(/\d{4}-\d{2}-\d{2}T[\d:.]+Z/g, '')
-  t.notMatch(withoutIdsAndDates, SIX_DIGITS, 'no six-digit run outside ids and dates (codes, numbers)')
+  t.notMatch(dump, SIX_DIGITS, 'no six-digit run outside ids and dates (codes, numbers)')
 })
