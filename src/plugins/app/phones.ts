@@ -15,7 +15,7 @@ import type { Channel } from '../../senders/message-sender.js'
 import type { NoticeKind } from '../../senders/messages.js'
 import type { Events } from './events.js'
 import type { Notifier } from './notifier.js'
-import type { PolicyService } from './policy.js'
+import { rolesRequire, type PolicyService } from './policy.js'
 import { phoneView, type PhoneView } from './users.js'
 
 export interface StartedVerification {
@@ -190,8 +190,9 @@ export function createPhones (deps: PhonesDeps): Phones {
 
     async remove (userId, phoneId, context) {
       const user = await userOrThrow(userId)
-      const required = await policy.requires(user)
-      const { allowedMethods } = await policy.forUser(user)
+      const userPolicy = await policy.forUser(user)
+      const required = rolesRequire(userPolicy, user.role)
+      const { allowedMethods } = userPolicy
       const { removed, previousPrimary } = await withUserPhones(userId, async (tx, phones) => {
         const target = phones.find((p) => p.id === phoneId)
         if (target === undefined) throw new ApiError('not_found', `no phone ${phoneId} for this user`)

@@ -43,8 +43,6 @@ export interface PolicyService {
   get (organizationId: string | null): Promise<Policy>
   put (organizationId: string, policy: Policy): Promise<Policy>
   forUser (user: { organizationId: string | null }): Promise<Policy>
-  /** Whether the policy requires 2FA of this user's role. */
-  requires (user: { role: string, organizationId: string | null }, policy?: Policy): Promise<boolean>
   /**
    * The verdict for a user, recording when the requirement first applied to a user with no
    * second factor (the start of the grace period). A role the policy no longer requires
@@ -97,9 +95,6 @@ export function createPolicy ({ prisma, defaults = DEFAULT_POLICY }: { prisma: P
       return await get(organizationId)
     },
     forUser: async (user) => await get(user.organizationId),
-    async requires (user, policy) {
-      return rolesRequire(policy ?? await get(user.organizationId), user.role)
-    },
     async requirement (user, enrolled, policy) {
       const effective = policy ?? await get(user.organizationId)
       const required = rolesRequire(effective, user.role)

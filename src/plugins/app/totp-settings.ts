@@ -9,7 +9,7 @@ import type { RecoveryCode } from '../../second-factor/recovery-code.js'
 import type { Totp } from '../../second-factor/totp.js'
 import type { Events } from './events.js'
 import type { Notifier } from './notifier.js'
-import type { PolicyService } from './policy.js'
+import { rolesRequire, type PolicyService } from './policy.js'
 
 export interface TotpEnrolment { enrollmentId: string, secret: string, otpauthUri: string, qrCodeSvg: string, expiresAt: string }
 export interface TotpConfirmed { totp: { enabledAt: string }, recoveryCode?: string, recoveryKit?: string }
@@ -91,8 +91,9 @@ export function createTotpSettings ({ prisma, totp, recoveryCode, events, notifi
 
     async remove (userId, context) {
       const user = await userOrThrow(userId)
-      const required = await policy.requires(user)
-      const { allowedMethods } = await policy.forUser(user)
+      const userPolicy = await policy.forUser(user)
+      const required = rolesRequire(userPolicy, user.role)
+      const { allowedMethods } = userPolicy
       await prisma.$transaction(async (tx) => {
         await lockUserFactors(tx, userId)
         const row = await tx.totpFactor.findUnique({ where: { userId }, select: { enabledAt: true } })
