@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto'
-import type { OtpChallenge, PrismaClient } from '../generated/prisma/client.js'
-import { MAX_SENDS_PER_CHALLENGE, OTP_DIGITS, OTP_TTL_MS } from '../lib/limits.js'
+import { Prisma, type OtpChallenge, type PrismaClient } from '../generated/prisma/client.js'
+import { MAX_CODE_ATTEMPTS_PER_CHALLENGE, MAX_SENDS_PER_CHALLENGE, OTP_DIGITS, OTP_TTL_MS } from '../lib/limits.js'
 import type { Secrets } from '../lib/secrets.js'
 import type { Notifier, SendOrigin } from '../plugins/app/notifier.js'
 import type { Channel } from '../senders/message-sender.js'
@@ -16,10 +16,33 @@ export type SendResult =
 
 export interface SendTarget { id: string | null, numberCipher: string, masked: string }
 
+/** The row a completed login leaves, as SQL a caller can write more rows from in the same statement. */
+export interface CompletedRow { from: Prisma.Sql, userId: Prisma.Sql, channel: Prisma.Sql }
+
+/** The login rules the one-statement path holds in its WHERE, each as the full path reads it. */
+export interface LoginRules {
+  /** The method the caller named; without one, the channel the code went by. */
+  method: Channel | undefined
+  /** The user's organization policy as SQL over their organization id. */
+  policy: (organizationId: Prisma.Sql) => { allowedMethods: Prisma.Sql, rememberDeviceDays: Prisma.Sql }
+  /** Written only with the completion (the login's security event). */
+  also?: ((completed: CompletedRow) => Prisma.Sql) | undefined
+}
+
+export interface CompletedLogin { userId: string, channel: Channel, rememberDeviceDays: number }
+
 export interface PhoneCode extends SecondFactor {
   send (challengeId: string, userId: string, channel: Channel, target: SendTarget, origin: SendOrigin): Promise<SendResult>
   /** `onCompleted` is written in the same statement that accepts the code, or not at all. */
   check (challenge: OtpChallenge, code: string, onCompleted?: OnCompleted): Promise<CodeCheck>
+  /**
+   * The busiest request of all, a right code, in one statement: completes the login only when
+   * everything the full path checks holds (challenge open and under its attempt cap, code live
+   * and right, account neither locked nor paused, method allowed by the policy), forgets the
+   * account's wrong codes and writes `rules.also`. Null when anything is off, and nothing is
+   * written: the caller then takes the full path, which reads the state and says what is wrong.
+   */
+  completeLogin (challengeId: string, code: string, rules: LoginRules): Promise<CompletedLogin | null>
 }
 
 export interface PhoneCodeDeps {
@@ -80,6 +103,38 @@ export function createPhoneCode ({ prisma, secrets, notifier, resendCooldownMs }
         throw err
       }
       return { sent: true, resendAvailableAt: new Date(now.getTime() + resendCooldownMs) }
+    },
+
+    async completeLogin (challengeId, code, rules) {
+      const now = new Date()
+      const policy = rules.policy(Prisma.sql`u.organization_id`)
+      const also = rules.also === undefined
+        ? Prisma.empty
+        : Prisma.sql`, also_written AS (${rules.also({ from: Prisma.sql`FROM completed`, userId: Prisma.sql`completed.user_id`, channel: Prisma.sql`completed.channel` })})`
+      // Comparing HMACs in SQL leaks no timing an attacker can use: without the key they cannot
+      // choose the bytes of the hash their guess produces.
+      const rows = await prisma.$queryRaw<Array<{ user_id: string, channel: string, remember_device_days: number, delivered_to: string | null }>>`
+        WITH completed AS (
+          UPDATE otp_challenges AS c SET completed_at = ${now}::timestamptz
+            FROM users AS u
+           WHERE c.id = ${challengeId} AND c.purpose = 'login' AND u.id = c.user_id
+             AND c.completed_at IS NULL AND c.closed_at IS NULL
+             AND c.failed_attempts < ${MAX_CODE_ATTEMPTS_PER_CHALLENGE}::int AND c.expires_at > ${now}::timestamptz
+             AND c.code_hash = ${secrets.codeHash(challengeId, code)} AND c.code_expires_at > ${now}::timestamptz
+             AND u.locked_at IS NULL AND (u.code_locked_until IS NULL OR u.code_locked_until <= ${now}::timestamptz)
+             AND COALESCE(${rules.method ?? null}::text, c.channel) = ANY(${policy.allowedMethods})
+          RETURNING c.user_id, c.channel, u.code_failures, ${policy.rememberDeviceDays} AS remember_device_days,
+            (SELECT d.masked FROM deliveries AS d
+              WHERE d.challenge_id = c.id AND d.kind = 'code' AND d.status <> 'failed'
+              ORDER BY d.created_at DESC LIMIT 1) AS delivered_to
+        ), forgotten AS (
+          UPDATE users SET code_failures = 0 WHERE id IN (SELECT user_id FROM completed WHERE code_failures > 0)
+        )${also}
+        SELECT user_id, channel, remember_device_days, delivered_to FROM completed`
+      const [row] = rows
+      if (row === undefined) return null
+      notifier.codeVerified(row.delivered_to)
+      return { userId: row.user_id, channel: row.channel === 'voice' ? 'voice' : 'sms', rememberDeviceDays: row.remember_device_days }
     },
 
     async check (challenge, code, onCompleted) {

@@ -20,10 +20,17 @@ export type EventDetails = Record<string, string | number | boolean | null | str
 /** An event written by the caller's own statement: `rows` is an INSERT ... SELECT without a WHERE, `announce` logs and counts it once it is in. */
 export interface EventInsert { rows: Prisma.Sql, announce: () => void }
 
+/** Where a statement that learns the user only as it runs finds the event's user and details: SQL over the rows of `from`. */
+export interface EventSource { from: Prisma.Sql, userId: Prisma.Sql, details: Prisma.Sql }
+
 export interface Events {
   record (type: EventType, userId: string | null, context: RequestContext | null, details?: EventDetails): Promise<void>
   /** For an event that must commit in the same statement as the change it records (the caller appends the WHERE that ties the two). */
   asInsert (type: EventType, userId: string, context: RequestContext | null, details?: EventDetails): EventInsert
+  /** As `asInsert`, one event per row of `source.from`; the caller announces what its statement returned. */
+  asInsertFrom (type: EventType, context: RequestContext | null, source: EventSource): Prisma.Sql
+  /** Logs and counts an event another statement wrote. */
+  announce (type: EventType, userId: string, context: RequestContext | null, details: EventDetails): void
   list (userId: string, options: { limit: number, before?: string | undefined }): Promise<Array<{
     id: string, type: string, createdAt: Date, ip: string | null, userAgent: string | null, details: unknown
   }>>
@@ -55,6 +62,11 @@ export function createEvents ({ prisma, metrics, log }: EventsDeps): Events {
     if (reason !== null) metrics?.lockouts.inc({ reason })
   }
 
+  function insertFrom (type: EventType, context: RequestContext | null, source: EventSource): Prisma.Sql {
+    return Prisma.sql`INSERT INTO security_events (id, user_id, type, ip, user_agent, details)
+      SELECT ${randomUUID()}, ${source.userId}, ${type}, ${context?.ip ?? null}, ${context?.userAgent ?? null}, ${source.details} ${source.from}`
+  }
+
   return {
     async record (type, userId, context, details = {}) {
       await prisma.securityEvent.create({
@@ -64,11 +76,12 @@ export function createEvents ({ prisma, metrics, log }: EventsDeps): Events {
     },
     asInsert (type, userId, context, details = {}) {
       return {
-        rows: Prisma.sql`INSERT INTO security_events (id, user_id, type, ip, user_agent, details)
-          SELECT ${randomUUID()}, ${userId}, ${type}, ${context?.ip ?? null}, ${context?.userAgent ?? null}, ${JSON.stringify(details)}::jsonb`,
+        rows: insertFrom(type, context, { from: Prisma.empty, userId: Prisma.sql`${userId}`, details: Prisma.sql`${JSON.stringify(details)}::jsonb` }),
         announce: () => { announce(type, userId, context, details) }
       }
     },
+    asInsertFrom: insertFrom,
+    announce,
     async list (userId, { limit, before }) {
       const cursor = before === undefined
         ? null

@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import { randomUUID } from 'node:crypto'
-import type { OtpChallenge, Phone, PrismaClient, User } from '../../generated/prisma/client.js'
+import { Prisma, type OtpChallenge, type Phone, type PrismaClient, type User } from '../../generated/prisma/client.js'
 import { lockAccount } from '../../lib/account-lock.js'
 import { ApiError } from '../../lib/errors.js'
 import {
@@ -159,6 +159,23 @@ export function createLogins (deps: LoginsDeps): Logins {
     return { status: 'authenticated', userId, amr: ['pwd', AMR[method]] }
   }
 
+  /** A right SMS or voice code, the common case, in one round trip; null sends the request down the full path. */
+  async function verifyInOneStatement (challengeId: string, input: { code: string, method: Channel | undefined, rememberDevice?: boolean | undefined }, context: RequestContext): Promise<Authenticated | null> {
+    const completed = await phoneCode.completeLogin(challengeId, input.code, {
+      method: input.method,
+      policy: policy.inSql,
+      also: (row) => events.asInsertFrom('login.succeeded', context, { from: row.from, userId: row.userId, details: Prisma.sql`jsonb_build_object('method', ${row.channel})` })
+    })
+    if (completed === null) return null
+    const { userId, channel } = completed
+    events.announce('login.succeeded', userId, context, { method: channel })
+    deps.metrics?.verifications.inc({ method: input.method ?? channel, outcome: 'accepted' })
+    const done = authenticated(userId, channel)
+    if (input.rememberDevice !== true) return done
+    const remembered = await devices.remember(userId, completed.rememberDeviceDays, context)
+    return remembered === null ? done : { ...done, ...remembered }
+  }
+
   return {
     async status (challengeId) {
       const challenge = await prisma.otpChallenge.findFirst({ where: { id: challengeId, purpose: 'login' } })
@@ -274,6 +291,10 @@ export function createLogins (deps: LoginsDeps): Logins {
     },
 
     async verify (challengeId, input, context) {
+      if (input.method === undefined || input.method === 'sms' || input.method === 'voice') {
+        const done = await verifyInOneStatement(challengeId, { ...input, method: input.method }, context)
+        if (done !== null) return done
+      }
       const challenge = await openChallenge(challengeId)
       assertNotPaused(challenge.user)
       // Without a method: the channel the code went by, or the authenticator app when nothing was sent.

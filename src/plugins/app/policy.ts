@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import type { PrismaClient } from '../../generated/prisma/client.js'
+import { Prisma, type PrismaClient } from '../../generated/prisma/client.js'
 import type { Method } from '../../second-factor/method.js'
 
 export type PolicyMethod = Exclude<Method, 'recovery'>
@@ -43,6 +43,8 @@ export interface PolicyService {
   get (organizationId: string | null): Promise<Policy>
   put (organizationId: string, policy: Policy): Promise<Policy>
   forUser (user: { organizationId: string | null }): Promise<Policy>
+  /** The same policy as SQL over an organization id, for a statement that decides a whole request in one round trip. */
+  inSql (organizationId: Prisma.Sql): { allowedMethods: Prisma.Sql, rememberDeviceDays: Prisma.Sql }
   /**
    * The verdict for a user, recording when the requirement first applied to a user with no
    * second factor (the start of the grace period). A role the policy no longer requires
@@ -95,6 +97,13 @@ export function createPolicy ({ prisma, defaults = DEFAULT_POLICY }: { prisma: P
       return await get(organizationId)
     },
     forUser: async (user) => await get(user.organizationId),
+    inSql (organizationId) {
+      // No row (or no organization) means the defaults, exactly as get() reads it.
+      return {
+        allowedMethods: Prisma.sql`COALESCE((SELECT p.allowed_methods FROM organization_policies AS p WHERE p.organization_id = ${organizationId}), ${defaults.allowedMethods}::text[])`,
+        rememberDeviceDays: Prisma.sql`COALESCE((SELECT p.remember_device_days FROM organization_policies AS p WHERE p.organization_id = ${organizationId}), ${defaults.rememberDeviceDays}::int)`
+      }
+    },
     async requirement (user, enrolled, policy) {
       const effective = policy ?? await get(user.organizationId)
       const required = rolesRequire(effective, user.role)
