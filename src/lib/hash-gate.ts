@@ -11,6 +11,8 @@ export interface HashGate {
   run<T> (work: () => Promise<T>): Promise<T>
   readonly inFlight: number
   readonly queued: number
+  /** Throws what `run` would throw now if it has no slot and no room in the queue. */
+  refuseIfFull (): void
 }
 
 export interface HashGateOptions {
@@ -45,6 +47,9 @@ export function createHashGate ({ concurrency, queueMax, maxWaitMs }: HashGateOp
   return {
     get inFlight () { return inFlight },
     get queued () { return queue.length },
+    refuseIfFull () {
+      if (inFlight >= concurrency && queue.length >= queueMax) throw overloaded(maxWaitMs)
+    },
     async run (work) {
       if (inFlight < concurrency) {
         inFlight++

@@ -1,4 +1,5 @@
 import t from 'tap'
+import pg from 'pg'
 import { buildTestApp, enrolledUser, STRONG_PASSWORD } from '../helpers/app.js'
 
 t.test('a flood of wrong passwords gets 503 overloaded with Retry-After at once, not a queue of seconds', async (t) => {
@@ -20,4 +21,31 @@ t.test('a flood of wrong passwords gets 503 overloaded with Retry-After at once,
   // Once the flood is over the same service answers a real login.
   const ok = await ctx.request('POST', '/v1/logins', { email: user.email, password: STRONG_PASSWORD })
   t.equal(ok.statusCode, 200, ok.body)
+})
+
+t.test('a login refused as overloaded is refused before it costs the database a statement', async (t) => {
+  const statements: string[] = []
+  const query = pg.Client.prototype.query as (...args: unknown[]) => unknown
+  pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+    statements.push(String((args[0] as { text?: string })?.text ?? args[0]))
+    return query.apply(this, args)
+  } as typeof pg.Client.prototype.query
+  t.teardown(() => { pg.Client.prototype.query = query as typeof pg.Client.prototype.query })
+
+  // One slot and no queue; a slow hash keeps the slot taken while the second login comes.
+  const ctx = await buildTestApp(t, { env: { HASH_CONCURRENCY: '1', HASH_QUEUE_MAX: '0', ARGON2_MEMORY_COST: '65536', ARGON2_TIME_COST: '8' } })
+  let firstDone = false
+  statements.length = 0
+  const first = ctx.request('POST', '/v1/logins', { email: 'first@example.com', password: 'wrong-password-123' }).then((r) => { firstDone = true; return r })
+  // The first login is in its hash once its user lookup has been answered.
+  while (!statements.some((s) => s.includes('"users"'))) await new Promise((resolve) => setTimeout(resolve, 5))
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  statements.length = 0
+  const refused = await ctx.request('POST', '/v1/logins', { email: 'second@example.com', password: 'wrong-password-123' })
+  const during = [...statements]
+  t.notOk(firstDone, 'the first login still held the slot')
+  t.equal(refused.statusCode, 503)
+  t.equal(refused.json().code, 'overloaded')
+  t.same(during, [], 'no statement was sent for the refused login')
+  t.equal((await first).statusCode, 401, 'the admitted login is checked normally')
 })

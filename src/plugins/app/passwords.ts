@@ -12,6 +12,11 @@ export interface Passwords {
   verify (hash: string, secret: string): Promise<boolean>
   /** Spends the same time as a real verify, for unknown emails (contract section 3). */
   verifyDummy (secret: string): Promise<void>
+  /**
+   * Throws overloaded at once while the gate is full, so that a flood is refused before it
+   * costs the database anything (one password check would be refused at the gate anyway).
+   */
+  refuseIfFull (): void
   /** Throws weak_password for a password the contract refuses. */
   assertStrong (password: string, email: string): void
 }
@@ -52,6 +57,7 @@ export function createPasswords (cost: Argon2Cost, gate: HashGate = createHashGa
       const hash = await dummyHash
       await gate.run(async () => await argon2.verify(hash, secret).catch(() => false))
     },
+    refuseIfFull: () => { gate.refuseIfFull() },
     assertStrong (password, email) {
       if (password.length < PASSWORD_MIN_LENGTH || password.length > PASSWORD_MAX_LENGTH) {
         throw new ApiError('weak_password', `password must be ${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters`)
