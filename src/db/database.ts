@@ -1,7 +1,7 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { PGlite } from '@electric-sql/pglite'
-import { PrismaClient } from '../generated/prisma/client.js'
+import { PrismaClient, type Prisma } from '../generated/prisma/client.js'
 import { DB_CONNECT_TIMEOUT_MS, DB_QUERY_TIMEOUT_MS } from '../lib/limits.js'
 
 /** One connection used for migrations: it holds the advisory lock for as long as it lives. */
@@ -20,6 +20,12 @@ export interface Database {
   /** Only a PostgreSQL pool has these; the embedded database is one in-process connection. */
   readonly poolStats?: () => PoolStats
   readonly prisma: PrismaClient
+  /**
+   * One statement straight on the driver, past the Prisma client's request pipeline, which
+   * costs ~0.2 ms of CPU per raw statement against ~0.07 ms here (bench/profile-verify.ts,
+   * README "Performance"). For the hottest statement only: everything else uses `prisma`.
+   */
+  rows<T> (statement: Prisma.Sql): Promise<T[]>
   connect (): Promise<SqlConnection>
   ping (): Promise<void>
   close (): Promise<void>
@@ -57,6 +63,7 @@ async function createPostgres (connectionString: string, max: number): Promise<D
     kind: 'postgres',
     prisma,
     poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
+    rows: async <T>(statement: Prisma.Sql) => (await pool.query(statement.text, statement.values)).rows as T[],
     async connect () {
       const client = new pg.Client({ connectionString, connectionTimeoutMillis: DB_CONNECT_TIMEOUT_MS })
       client.on('error', () => {})
@@ -122,6 +129,7 @@ async function createPglite (dir: string): Promise<Database> {
   return {
     kind: 'pglite',
     prisma,
+    rows: async <T>(statement: Prisma.Sql) => (await pglite.query<T>(statement.text, statement.values)).rows,
     async connect () {
       // PGlite is one in-process connection: there is nobody to race, the lock is a formality.
       return {

@@ -1,6 +1,7 @@
 import { randomInt } from 'node:crypto'
 import { Prisma, type OtpChallenge, type PrismaClient } from '../generated/prisma/client.js'
 import { MAX_CODE_ATTEMPTS_PER_CHALLENGE, MAX_SENDS_PER_CHALLENGE, OTP_DIGITS, OTP_TTL_MS } from '../lib/limits.js'
+import type { Database } from '../db/database.js'
 import type { Secrets } from '../lib/secrets.js'
 import type { Notifier, SendOrigin } from '../plugins/app/notifier.js'
 import type { Channel } from '../senders/message-sender.js'
@@ -47,6 +48,8 @@ export interface PhoneCode extends SecondFactor {
 
 export interface PhoneCodeDeps {
   prisma: PrismaClient
+  /** Runs the one statement of a right code on the driver directly (see Database.rows). */
+  rows: Database['rows']
   secrets: Secrets
   notifier: Notifier
   resendCooldownMs: number
@@ -57,7 +60,7 @@ function newCode (): string {
 }
 
 /** Six-digit codes by SMS or voice call: sent, resent, checked, each step decided by one conditional UPDATE. */
-export function createPhoneCode ({ prisma, secrets, notifier, resendCooldownMs }: PhoneCodeDeps): PhoneCode {
+export function createPhoneCode ({ prisma, rows: run, secrets, notifier, resendCooldownMs }: PhoneCodeDeps): PhoneCode {
   return {
     methods: ['sms', 'voice'],
     availableFor (factors: EnrolledFactors): Method[] {
@@ -113,7 +116,7 @@ export function createPhoneCode ({ prisma, secrets, notifier, resendCooldownMs }
         : Prisma.sql`, also_written AS (${rules.also({ from: Prisma.sql`FROM completed`, userId: Prisma.sql`completed.user_id`, channel: Prisma.sql`completed.channel` })})`
       // Comparing HMACs in SQL leaks no timing an attacker can use: without the key they cannot
       // choose the bytes of the hash their guess produces.
-      const rows = await prisma.$queryRaw<Array<{ user_id: string, channel: string, remember_device_days: number, delivered_to: string | null }>>`
+      const rows = await run<{ user_id: string, channel: string, remember_device_days: number, delivered_to: string | null }>(Prisma.sql`
         WITH completed AS (
           UPDATE otp_challenges AS c SET completed_at = ${now}::timestamptz
             FROM users AS u
@@ -130,7 +133,7 @@ export function createPhoneCode ({ prisma, secrets, notifier, resendCooldownMs }
         ), forgotten AS (
           UPDATE users SET code_failures = 0 WHERE id IN (SELECT user_id FROM completed WHERE code_failures > 0)
         )${also}
-        SELECT user_id, channel, remember_device_days, delivered_to FROM completed`
+        SELECT user_id, channel, remember_device_days, delivered_to FROM completed`)
       const [row] = rows
       if (row === undefined) return null
       notifier.codeVerified(row.delivered_to)

@@ -1,3 +1,4 @@
+import pg from 'pg'
 import t from 'tap'
 import { buildTestApp, enrolledUser, startLogin, type TestApp } from '../helpers/app.js'
 
@@ -120,4 +121,23 @@ t.test('the right code forgets earlier wrong codes and remembers the device for 
   const days = (Date.parse(right.json().deviceTokenExpiresAt) - Date.now()) / 86_400_000
   t.ok(days > 6.9 && days <= 7, `remembered for the policy's 7 days (${days.toFixed(3)})`)
   t.equal((await ctx.db.prisma.user.findUniqueOrThrow({ where: { id: user.id } })).codeFailures, 0, 'the wrong code is forgotten')
+})
+
+t.test('a right code costs the database one statement, on the pool directly', async (t) => {
+  const ctx = await buildTestApp(t)
+  const { user, challengeId, code } = await loginWithCode(ctx, 10)
+  const statements: string[] = []
+  const query = pg.Client.prototype.query as (...args: unknown[]) => unknown
+  pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+    const first = args[0] as string | { text?: string }
+    statements.push(typeof first === 'string' ? first : first?.text ?? '?')
+    return query.apply(this, args)
+  } as typeof pg.Client.prototype.query
+  t.teardown(() => { pg.Client.prototype.query = query as typeof pg.Client.prototype.query })
+  const response = await ctx.request('POST', `/v1/logins/${challengeId}/verify`, { code })
+  pg.Client.prototype.query = query as typeof pg.Client.prototype.query
+  t.equal(response.statusCode, 200)
+  t.equal(statements.length, 1, statements.join('\n'))
+  t.match(statements[0], /^\s*WITH completed AS \(/)
+  t.equal(await ctx.db.prisma.securityEvent.count({ where: { userId: user.id, type: 'login.succeeded' } }), 1)
 })

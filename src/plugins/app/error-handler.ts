@@ -29,7 +29,8 @@ export function isDatabaseUnavailable (err: unknown): boolean {
   if (code !== undefined && ['P1001', 'P1002', 'P1008', 'P1017', 'P2024'].includes(code)) return true
   const name = (err as { name?: string } | null)?.name ?? ''
   const message = (err as { message?: string } | null)?.message ?? ''
-  return (name.startsWith('Prisma') || name === 'DriverAdapterError' || name === 'Error') && UNAVAILABLE.test(message)
+  // pg names a server's error after its protocol message: 'error' (Database.rows meets them unwrapped).
+  return (name.startsWith('Prisma') || name === 'DriverAdapterError' || name === 'Error' || name === 'error') && UNAVAILABLE.test(message)
 }
 
 /** Where in the input a NUL character hides (PostgreSQL text and jsonb cannot store one), as `body.field`. */

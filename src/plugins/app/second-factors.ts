@@ -17,6 +17,7 @@ export default fp(async (fastify) => {
   fastify.decorate('secondFactors', {
     phoneCode: createPhoneCode({
       prisma: fastify.prisma,
+      rows: fastify.db.rows,
       secrets: fastify.secrets,
       notifier: fastify.notifier,
       resendCooldownMs: fastify.config.RESEND_COOLDOWN_SECONDS * 1000
