@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { PGlite } from '@electric-sql/pglite'
@@ -44,6 +45,23 @@ export async function createDatabase (options: DatabaseOptions): Promise<Databas
   return createPglite(join(options.dataDir, 'pglite'))
 }
 
+/** Prepared statements a connection keeps; `rows` serves a handful of fixed texts, this is a guard. */
+const MAX_PREPARED_STATEMENTS = 64
+const statementNames = new Map<string, string>()
+function statementName (text: string): string | undefined {
+  let name = statementNames.get(text)
+  if (name === undefined && statementNames.size < MAX_PREPARED_STATEMENTS) {
+    name = 'spa_' + createHash('sha256').update(text).digest('hex').slice(0, 24)
+    statementNames.set(text, name)
+  }
+  return name
+}
+
+function nameOf (text: string): { name?: string } {
+  const name = statementName(text)
+  return name === undefined ? {} : { name }
+}
+
 async function createPostgres (connectionString: string, max: number): Promise<Database> {
   const [{ default: pg }, { PrismaPg }] = await Promise.all([import('pg'), import('@prisma/adapter-pg')])
   // Without these a database that stops answering (a dropped network, not a refused
@@ -63,7 +81,10 @@ async function createPostgres (connectionString: string, max: number): Promise<D
     kind: 'postgres',
     prisma,
     poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
-    rows: async <T>(statement: Prisma.Sql) => (await pool.query(statement.text, statement.values)).rows as T[],
+    // Prepared per connection under a name drawn from its text: PostgreSQL then parses the
+    // statement once and can reuse its plan, where an unnamed one was planned on every run
+    // (0.7 ms for the right-code statement, fourteen times its execution).
+    rows: async <T>(statement: Prisma.Sql) => (await pool.query({ ...nameOf(statement.text), text: statement.text, values: statement.values })).rows as T[],
     async connect () {
       const client = new pg.Client({ connectionString, connectionTimeoutMillis: DB_CONNECT_TIMEOUT_MS })
       client.on('error', () => {})
