@@ -19,6 +19,10 @@ const env = process.env
 const num = (name: string, fallback: number) => env[name] === undefined || env[name] === '' ? fallback : Number(env[name])
 const DURATION_S = num('BENCH_DURATION_S', 5)
 const PER_LEVEL = num('BENCH_REQUESTS', 500)
+// Right codes are the fastest requests: 500 of them last half a second, mostly the ramp up and
+// down of 50 connections, against the bare route's whole seconds. Each level gets this many.
+const VERIFY_PER_LEVEL = num('BENCH_VERIFY_REQUESTS', 3000)
+const CHALLENGES_PER_VERIFY_USER = 20
 const SOAK_S = num('BENCH_SOAK_S', 120)
 const FLOOD_CONNECTIONS = num('BENCH_FLOOD_CONNECTIONS', 200)
 const LEVELS = [10, 50]
@@ -239,11 +243,18 @@ async function main () {
     const floodVerifies = PER_LEVEL
     const codeUsers = await pool(perScenario + floodVerifies, 16, async () => await enrolledUser(seeder.url))
     const codeChallenges = await pool(codeUsers.length, 16, async (i) => await challengeFor(seeder.url, codeUsers[i]!))
+    // Several open logins per user: each right code still takes the path of a first try.
+    const verifyUsers = await pool(Math.ceil(VERIFY_PER_LEVEL * LEVELS.length / CHALLENGES_PER_VERIFY_USER), 16, async () => await enrolledUser(seeder.url))
+    const verifyChallenges = (await pool(verifyUsers.length, 16, async (i) => {
+      const mine: Array<{ challengeId: string, code: string }> = []
+      for (let n = 0; n < CHALLENGES_PER_VERIFY_USER; n++) mine.push(await challengeFor(seeder.url, verifyUsers[i]!))
+      return mine
+    })).flat()
     const recoveryUsers = await pool(perScenario, 16, async () => await enrolledUser(seeder.url))
     const recoveryChallenges = await pool(recoveryUsers.length, 16, async (i) => await challengeFor(seeder.url, recoveryUsers[i]!))
     await stopService(seeder)
     const seedSeconds = (Date.now() - t0) / 1000
-    log(`seeded ${codeUsers.length + recoveryUsers.length} users in ${seedSeconds.toFixed(0)} s`)
+    log(`seeded ${codeUsers.length + verifyUsers.length + recoveryUsers.length} users and ${codeChallenges.length + verifyChallenges.length + recoveryChallenges.length} challenges in ${seedSeconds.toFixed(0)} s`)
 
     // Start to ready, migrations already applied: the measured instance's own start.
     const service = await startService(baseEnv)
@@ -258,20 +269,26 @@ async function main () {
     log('baseline: argon2 ceiling')
     const argon2 = await runJson<{ perSecond: number, threadPool: number, concurrency: number }>(
       [...PRELOAD, ...TSX, 'bench/baselines.ts', 'argon2', String(DURATION_S), String(ARGON2.memoryCost), String(ARGON2.timeCost), String(ARGON2.parallelism), String(HASH_CONCURRENCY)], MALLOC_ENV)
-    log('baseline: bare UPDATE route')
-    const barePort = await freePort()
-    const bare = spawn(process.execPath, [...TSX, 'bench/baselines.ts', 'bare-update', databaseUrl(dbName), String(barePort)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] })
-    children.add(bare)
-    await new Promise<void>((resolve) => bare.stdout.on('data', (d: Buffer) => { if (d.toString().includes('ready')) resolve() }))
-    const bareResults: Record<number, LoadResult> = {}
-    for (const connections of LEVELS) {
-      bareResults[connections] = await load({
-        url: `http://127.0.0.1:${barePort}`, connections, duration: DURATION_S,
-        requests: Array.from({ length: 1000 }, (_, i) => ({ method: 'POST', path: `/bare/${i + 1}` }))
-      })
+    const bareRoute = async (via: 'prisma' | 'pool') => {
+      const barePort = await freePort()
+      const bare = spawn(process.execPath, [...TSX, 'bench/baselines.ts', 'bare-update', databaseUrl(dbName), String(barePort), via], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] })
+      children.add(bare)
+      await new Promise<void>((resolve) => bare.stdout.on('data', (d: Buffer) => { if (d.toString().includes('ready')) resolve() }))
+      const results: Record<number, LoadResult> = {}
+      for (const connections of LEVELS) {
+        results[connections] = await load({
+          url: `http://127.0.0.1:${barePort}`, connections, duration: DURATION_S,
+          requests: Array.from({ length: 1000 }, (_, i) => ({ method: 'POST', path: `/bare/${i + 1}` }))
+        })
+      }
+      bare.kill('SIGTERM')
+      children.delete(bare)
+      return results
     }
-    bare.kill('SIGTERM')
-    children.delete(bare)
+    log('baseline: bare UPDATE route')
+    const bareResults = await bareRoute('prisma')
+    log('baseline: bare UPDATE route, statement on the pg pool')
+    const barePoolResults = await bareRoute('pool')
 
     // --- scenarios ---
     const scenarios: Record<string, Record<number, Measured>> = { login: {}, 'verify-wrong': {}, verify: {}, send: {}, recovery: {} }
@@ -288,9 +305,10 @@ async function main () {
         requests: codes.map((c) => ({ method: 'POST', path: `/v1/logins/${c.challengeId}/verify`, body: { code: c.code === '000000' ? '111111' : '000000' }, headers: auth }))
       })
       log(`verify @${connections}`)
+      const rightCodes = verifyChallenges.slice(LEVELS.indexOf(connections) * VERIFY_PER_LEVEL, (LEVELS.indexOf(connections) + 1) * VERIFY_PER_LEVEL)
       scenarios.verify![connections] = await measure(service, {
-        url: service.url, connections, amount: codes.length,
-        requests: codes.map((c) => ({ method: 'POST', path: `/v1/logins/${c.challengeId}/verify`, body: { code: c.code }, headers: auth }))
+        url: service.url, connections, amount: rightCodes.length,
+        requests: rightCodes.map((c) => ({ method: 'POST', path: `/v1/logins/${c.challengeId}/verify`, body: { code: c.code }, headers: auth }))
       })
       const recoveries = slice(recoveryChallenges, connections)
       const recoveryCodes = slice(recoveryUsers, connections)
@@ -349,11 +367,17 @@ async function main () {
 
     // --- report ---
     const ratio = (a: number, b: number) => Math.round(a / b * 100) / 100
-    const ceilings = { argon2PerSecond: Math.round(argon2.perSecond * 10) / 10, bareUpdate: Object.fromEntries(LEVELS.map((c) => [c, bareResults[c]])) }
+    const ceilings = {
+      argon2PerSecond: Math.round(argon2.perSecond * 10) / 10,
+      bareUpdate: Object.fromEntries(LEVELS.map((c) => [c, bareResults[c]])),
+      bareUpdateOnPool: Object.fromEntries(LEVELS.map((c) => [c, barePoolResults[c]]))
+    }
     const ratios = {
       login: Object.fromEntries(LEVELS.map((c) => [c, ratio(scenarios.login![c]!.rps, argon2.perSecond)])),
       recovery: Object.fromEntries(LEVELS.map((c) => [c, ratio(scenarios.recovery![c]!.rps, argon2.perSecond)])),
       verify: Object.fromEntries(LEVELS.map((c) => [c, ratio(scenarios.verify![c]!.rps, bareResults[c]!.rps)])),
+      // Not a target: the same comparison against the cheaper baseline, so the pool's share is visible.
+      verifyVsPoolBare: Object.fromEntries(LEVELS.map((c) => [c, ratio(scenarios.verify![c]!.rps, barePoolResults[c]!.rps)])),
       floodVerifyVsNormal: ratio(floodVerify.rps, scenarios.verify![10]!.rps)
     }
     const expected: Record<string, number[]> = { login: [200], verify: [200], 'verify-wrong': [422], send: [202], recovery: [200] }
@@ -387,11 +411,15 @@ async function main () {
       const b = bareResults[c]!
       rows.push(['bare UPDATE', String(c), String(b.rps), String(b.p50), String(b.p99), String(b.max), String(b.errors + b.non2xx), '', '', ''])
     }
+    for (const c of LEVELS) {
+      const b = barePoolResults[c]!
+      rows.push(['bare UPDATE, pool', String(c), String(b.rps), String(b.p50), String(b.p99), String(b.max), String(b.errors + b.non2xx), '', '', ''])
+    }
     for (const [name, byLevel] of Object.entries(scenarios)) {
       for (const c of LEVELS) {
         const r = byLevel[c]!
         const bad = r.errors + r.timeouts + Object.entries(r.statusCodes).filter(([code]) => !expected[name]!.includes(Number(code))).reduce((a, [, n]) => a + n, 0)
-        const against = name === 'login' || name === 'recovery' ? `${ratio(r.rps, argon2.perSecond)}× argon2` : name === 'verify' ? `${ratio(r.rps, bareResults[c]!.rps)}× UPDATE` : ''
+        const against = name === 'login' || name === 'recovery' ? `${ratio(r.rps, argon2.perSecond)}× argon2` : name === 'verify' ? `${ratio(r.rps, bareResults[c]!.rps)}× UPDATE (${ratio(r.rps, barePoolResults[c]!.rps)}× pool)` : ''
         rows.push([name, String(c), String(r.rps), String(r.p50), String(r.p99), String(r.max), String(bad), String(r.cpuPercent), String(r.rssMb), against])
       }
     }
