@@ -33,11 +33,12 @@ const ARGON2 = { memoryCost: num('ARGON2_MEMORY_COST', 19_456), timeCost: num('A
 const HASH_CONCURRENCY = num('HASH_CONCURRENCY', DEFAULT_HASH_CONCURRENCY)
 const HASH_MAX_WAIT_MS = num('HASH_MAX_WAIT_MS', 2000)
 const PRELOAD = ['--require', './dist/thread-pool.cjs']
-// argon2 allocates 19 MiB per hash with malloc; glibc gives each pool thread its own arena,
-// where freed blocks stay resident. Two arenas (HASH_CONCURRENCY hashes at once) cap that at
-// ~40 MB without slowing hashing. (A fixed MALLOC_MMAP_THRESHOLD_ returns every block to the
-// OS instead, but the page faults made hashing 3× slower here.) The start script sets the same.
-const MALLOC_ENV = { MALLOC_ARENA_MAX: '2' }
+// The measured service runs exactly as `npm start` runs it: the start script's environment
+// (the glibc arena cap) and node flags (V8 heap sizes, the thread-pool preload), read from
+// package.json so that the two cannot drift apart. The argon2 ceiling gets the same allocator.
+const START = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start.split(/\s+/)
+const MALLOC_ENV = Object.fromEntries(START.slice(0, START.indexOf('node')).map((word) => word.split('=', 2) as [string, string]))
+const START_FLAGS = START.slice(START.indexOf('node') + 1, -1)
 /** Extra node flags for the measured service only (e.g. V8 heap sizes), to try one before it goes into `npm start`. */
 const SERVICE_FLAGS = (env.BENCH_SERVICE_FLAGS ?? '').split(' ').filter((flag) => flag !== '')
 const PROFILE = env.BENCH_CPU_PROF === '1' ? ['--cpu-prof', '--cpu-prof-dir=bench/results/profiles'] : []
@@ -85,7 +86,7 @@ interface Service { url: string, pid: number, child: ChildProcess, readyMs: numb
 async function startService (serviceEnv: Record<string, string>): Promise<Service> {
   const port = await freePort()
   const started = process.hrtime.bigint()
-  const child = spawn(process.execPath, [...PRELOAD, ...SERVICE_FLAGS, ...(serviceEnv.LOG_LEVEL === 'warn' ? [] : PROFILE), 'dist/server.js'], {
+  const child = spawn(process.execPath, [...START_FLAGS, ...SERVICE_FLAGS, ...(serviceEnv.LOG_LEVEL === 'warn' ? [] : PROFILE), 'dist/server.js'], {
     cwd: ROOT,
     env: { ...env, ...MALLOC_ENV, ...serviceEnv, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'ignore', 'inherit']

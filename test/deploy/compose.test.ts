@@ -168,7 +168,13 @@ t.test('the Dockerfile: pinned images, non-root, health check, exec-form start',
   const healthcheck = runtime.find((line) => /^HEALTHCHECK /i.test(line))
   t.match(healthcheck, /CMD \["node", "-e", ".*\/health/, 'HEALTHCHECK probes /health with node')
   const cmd = runtime.filter((line) => /^CMD /i.test(line)).at(-1)
-  t.same(JSON.parse(cmd?.slice(4) ?? 'null'), ['node', '--require', './dist/thread-pool.cjs', 'dist/server.js'], 'CMD is exec-form node with the thread-pool preload, as npm start')
+  // The image must run what `npm start` runs, which is what the bench measures: the same node
+  // flags (heap sizes, thread-pool preload) and the same allocator settings.
+  const start = (JSON.parse(await readFile(`${ROOT}package.json`, 'utf8')) as { scripts: { start: string } }).scripts.start.split(/\s+/)
+  const startEnv = start.slice(0, start.indexOf('node'))
+  t.same(JSON.parse(cmd?.slice(4) ?? 'null'), start.slice(start.indexOf('node')), 'CMD is exec-form node with the same flags as npm start')
+  t.ok(start.includes('--require') && start.includes('./dist/thread-pool.cjs'), 'the thread-pool preload is on the command')
+  for (const assignment of startEnv) t.match(runtime.join('\n'), new RegExp(`^ENV .*\\b${assignment}\\b`, 'm'), `the image sets ${assignment}, as npm start`)
   t.match(runtime.join('\n'), /COPY prisma\/migrations/, 'the migrations ship with the image (applied at start)')
   t.match(dockerfile, /npm ci --omit=dev --ignore-scripts/, 'production dependencies only')
   t.match(dockerfile, /RUN npm run build/, 'the build stage runs npm run build')
