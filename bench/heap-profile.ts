@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import { startFakeTwilio, extractCode } from '../test/helpers/fake-twilio.js'
 import { freePort } from '../test/helpers/free-port.js'
+import { OUT_OF_REACH_LIMITS } from './out-of-reach-limits.js'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const ADMIN_URL = process.env.BENCH_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
@@ -265,15 +266,7 @@ async function main () {
         BOOTSTRAP_API_KEY: API_KEY,
         LOG_LEVEL: 'info',
         RESEND_COOLDOWN_SECONDS: '0',
-        SMS_PER_NUMBER_PER_HOUR: '1000000',
-        SMS_PER_NUMBER_PER_DAY: '1000000',
-        SMS_PER_IP_PER_HOUR: '1000000',
-        SMS_PER_PREFIX_PER_DAY: '100000000',
-        DEFAULT_SMS_DAILY_LIMIT: '100000000',
-        RATE_LIMIT_API_KEY_PER_MINUTE: '10000000',
-        RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE: '1000000',
-        RATE_LIMIT_SEND_PER_IP_PER_MINUTE: '1000000',
-        RATE_LIMIT_VERIFY_PER_IP_PER_MINUTE: '1000000',
+        ...OUT_OF_REACH_LIMITS,
         ...twilio.env,
         PORT: String(port),
         HOST: '127.0.0.1'
