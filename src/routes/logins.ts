@@ -30,8 +30,12 @@ const LoginResult = Type.Union([
 /** Contract section 3 (scope `login`): password first, then one second factor. */
 const logins: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.addHook('onRequest', fastify.requireScope('login'))
+  // While the hash gate is full a password or recovery check is refused before its body is
+  // parsed and validated: in a flood that is most of what each refused request would cost.
+  const refuseWhileHashingIsFull = async () => { fastify.passwords.refuseIfFull() }
 
   fastify.post('/v1/logins', {
+    onRequest: refuseWhileHashingIsFull,
     preValidation: fastify.checkReportedIp,
     preHandler: fastify.limitPerIp('login'),
     schema: {
@@ -109,6 +113,7 @@ const logins: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request) => await fastify.logins.verify(request.params.challengeId, request.body, requestContext(request, request.body.context)))
 
   fastify.post('/v1/logins/:challengeId/recovery', {
+    onRequest: refuseWhileHashingIsFull,
     preValidation: fastify.checkReportedIp,
     preHandler: fastify.limitPerIp('verify'),
     schema: {

@@ -47,5 +47,8 @@ t.test('a login refused as overloaded is refused before it costs the database a 
   t.equal(refused.statusCode, 503)
   t.equal(refused.json().code, 'overloaded')
   t.same(during, [], 'no statement was sent for the refused login')
+  const unread = await ctx.request('POST', '/v1/logins', { email: 'not an email', password: 1 })
+  t.equal(unread.statusCode, 503, 'the refusal comes before the body is even validated')
+  t.notOk(firstDone, 'and the first login still held the slot')
   t.equal((await first).statusCode, 401, 'the admitted login is checked normally')
 })
