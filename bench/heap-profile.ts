@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import { startFakeTwilio, extractCode } from '../test/helpers/fake-twilio.js'
 import { freePort } from '../test/helpers/free-port.js'
+import { apiCall } from './api-call.js'
 import { OUT_OF_REACH_LIMITS } from './out-of-reach-limits.js'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
@@ -282,15 +283,7 @@ async function main () {
     }
     const idle = { ...procStatus(pid), heap: await heapSpaces(base) }
 
-    const call = async (method: string, path: string, body?: unknown) => {
-      const response = await fetch(base + path, {
-        method,
-        headers: { authorization: `Bearer ${API_KEY}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) })
-      })
-      const text = await response.text()
-      return { status: response.status, json: text === '' ? null : JSON.parse(text) }
-    }
+    const call = async (method: string, path: string, body?: unknown) => await apiCall(base, API_KEY, method, path, body)
     let scanned = 0
     const lastCode = new Map<string, string>()
     const codeFor = (number: string) => {

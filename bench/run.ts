@@ -12,6 +12,7 @@ import pg from 'pg'
 import { startFakeTwilio, extractCode } from '../test/helpers/fake-twilio.js'
 import type { LoadRequest, LoadResult, LoadSpec } from './load.js'
 import { freePort } from '../test/helpers/free-port.js'
+import { apiCall } from './api-call.js'
 import { OUT_OF_REACH_LIMITS } from './out-of-reach-limits.js'
 import { HASH_CONCURRENCY as DEFAULT_HASH_CONCURRENCY } from '../src/lib/limits.js'
 
@@ -142,13 +143,7 @@ function nextNumber () {
 }
 
 async function call (base: string, method: string, path: string, body?: unknown): Promise<{ status: number, json: any }> {
-  const response = await fetch(base + path, {
-    method,
-    headers: { authorization: `Bearer ${API_KEY}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) })
-  })
-  const text = await response.text()
-  return { status: response.status, json: text === '' ? null : JSON.parse(text) }
+  return await apiCall(base, API_KEY, method, path, body)
 }
 
 /** Where the RSS is: the service's own prom-client process metrics. The rest is native (argon2, malloc arenas, code). */
