@@ -193,7 +193,6 @@ export function createLogins (deps: LoginsDeps): Logins {
     },
 
     async start (input, context) {
-      passwords.refuseIfFull()
       const email = normaliseEmail(input.email)
       const emailIndex = secrets.blindIndex('email', email)
       const throttle = await prisma.loginThrottle.findUnique({ where: { emailIndex } })
@@ -345,7 +344,6 @@ export function createLogins (deps: LoginsDeps): Logins {
     },
 
     async recover (challengeId, input, context) {
-      passwords.refuseIfFull()
       const challenge = await openChallenge(challengeId)
       const userId = challenge.userId
       const check = await recoveryCode.check(userId, input.recoveryCode, challenge.createdAt)
