@@ -23,7 +23,7 @@ export interface Database {
   readonly prisma: PrismaClient
   /**
    * One statement straight on the driver, past the Prisma client's request pipeline, which
-   * costs ~0.2 ms of CPU per raw statement against ~0.07 ms here (bench/profile-verify.ts,
+   * costs ~0.2 ms of CPU per raw statement against ~0.07 ms here (bench/raw-statement-cost.ts,
    * README "Performance"). For the hottest statement only: everything else uses `prisma`.
    */
   rows<T> (statement: Prisma.Sql): Promise<T[]>
@@ -47,19 +47,15 @@ export async function createDatabase (options: DatabaseOptions): Promise<Databas
 
 /** Prepared statements a connection keeps; `rows` serves a handful of fixed texts, this is a guard. */
 const MAX_PREPARED_STATEMENTS = 64
-const statementNames = new Map<string, string>()
-function statementName (text: string): string | undefined {
-  let name = statementNames.get(text)
-  if (name === undefined && statementNames.size < MAX_PREPARED_STATEMENTS) {
-    name = 'spa_' + createHash('sha256').update(text).digest('hex').slice(0, 24)
-    statementNames.set(text, name)
-  }
-  return name
-}
-
+const statementNames = new Map<string, { name: string }>()
+/** `{ name }` for pg's query config, or nothing (unnamed) once the guard is reached. */
 function nameOf (text: string): { name?: string } {
-  const name = statementName(text)
-  return name === undefined ? {} : { name }
+  let named = statementNames.get(text)
+  if (named === undefined && statementNames.size < MAX_PREPARED_STATEMENTS) {
+    named = { name: 'spa_' + createHash('sha256').update(text).digest('hex').slice(0, 24) }
+    statementNames.set(text, named)
+  }
+  return named ?? {}
 }
 
 async function createPostgres (connectionString: string, max: number): Promise<Database> {
