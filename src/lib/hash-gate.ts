@@ -13,6 +13,14 @@ export interface HashGate {
   readonly queued: number
   /** Throws what `run` would throw now if it has no slot and no room in the queue. */
   refuseIfFull (): void
+  /**
+   * Calls `listener` once a new caller would get a slot or find the queue at most half full
+   * (at once if that is already so). Half, not one free place: a refused caller sent back for
+   * one place would meet a full queue again, and all of them would come back at every release.
+   */
+  whenRoom (listener: () => void): void
+  /** The Retry-After of this gate's refusals. */
+  readonly retryAfterSeconds: number
 }
 
 export interface HashGateOptions {
@@ -23,32 +31,53 @@ export interface HashGateOptions {
 
 interface Waiter { start: () => void, timer: NodeJS.Timeout }
 
+/** The Retry-After of a refusal: by then a login queued now would have had its answer. */
+export function retryAfterSeconds (maxWaitMs: number): number {
+  return Math.max(1, Math.ceil(maxWaitMs / 1000))
+}
+
 export function overloaded (maxWaitMs: number): ApiError {
   return new ApiError('overloaded', 'too many password checks are in progress; try again shortly', {
-    retryAfter: Math.max(1, Math.ceil(maxWaitMs / 1000))
+    retryAfter: retryAfterSeconds(maxWaitMs)
   })
 }
 
 export function createHashGate ({ concurrency, queueMax, maxWaitMs }: HashGateOptions): HashGate {
   let inFlight = 0
   const queue: Waiter[] = []
+  let roomListeners: Array<() => void> = []
+
+  const hasRoom = () => inFlight < concurrency || (queue.length < queueMax && queue.length <= Math.floor(queueMax / 2))
+
+  function announceRoom () {
+    if (roomListeners.length === 0 || !hasRoom()) return
+    const listeners = roomListeners
+    roomListeners = []
+    for (const listener of listeners) listener()
+  }
 
   function release () {
     const next = queue.shift()
     if (next === undefined) {
       inFlight--
-      return
+    } else {
+      // The slot passes straight to the next waiter: inFlight stays the same.
+      clearTimeout(next.timer)
+      next.start()
     }
-    // The slot passes straight to the next waiter: inFlight stays the same.
-    clearTimeout(next.timer)
-    next.start()
+    announceRoom()
   }
 
   return {
     get inFlight () { return inFlight },
     get queued () { return queue.length },
+    retryAfterSeconds: retryAfterSeconds(maxWaitMs),
     refuseIfFull () {
       if (inFlight >= concurrency && queue.length >= queueMax) throw overloaded(maxWaitMs)
+    },
+    whenRoom (listener) {
+      roomListeners.push(listener)
+      announceRoom()
     },
     async run (work) {
       if (inFlight < concurrency) {
@@ -62,6 +91,7 @@ export function createHashGate ({ concurrency, queueMax, maxWaitMs }: HashGateOp
               const at = queue.indexOf(waiter)
               if (at >= 0) queue.splice(at, 1)
               reject(overloaded(maxWaitMs))
+              announceRoom()
             }, maxWaitMs)
           }
           queue.push(waiter)

@@ -1,6 +1,9 @@
 import { Type } from 'typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { requestContext } from '../plugins/app/auth.js'
+import { ApiError } from '../lib/errors.js'
+import { createRefusedConnections } from '../lib/refused-connections.js'
 import { Channel, ClientContext, Email, Id, IssuedRecoveryCode, MaskedPhone, Method, OtpCode, Password, Timestamp, problems } from './schemas.js'
 
 const ChallengeParams = Type.Object({ challengeId: Id }, { additionalProperties: false })
@@ -33,9 +36,19 @@ const logins: FastifyPluginAsyncTypebox = async (fastify) => {
   // While the hash gate is full a password or recovery check is refused before its body is
   // parsed and validated: in a flood that is most of what each refused request would cost.
   const refuseWhileHashingIsFull = async () => { fastify.passwords.refuseIfFull() }
+  // And the connection it came on is not read again until such a check could be admitted.
+  const refusedConnections = createRefusedConnections({
+    whenRoom: fastify.passwords.whenRoom,
+    maxPauseMs: fastify.passwords.retryAfterSeconds * 1000
+  })
+  const pauseIfOverloaded = async (_request: FastifyRequest, reply: FastifyReply, error: Error) => {
+    if (error instanceof ApiError && error.code === 'overloaded') refusedConnections.pauseAfter(reply.raw)
+  }
+  fastify.addHook('preClose', async () => { refusedConnections.resumeAll() })
 
   fastify.post('/v1/logins', {
     onRequest: refuseWhileHashingIsFull,
+    onError: pauseIfOverloaded,
     preValidation: fastify.checkReportedIp,
     preHandler: fastify.limitPerIp('login'),
     schema: {
@@ -114,6 +127,7 @@ const logins: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.post('/v1/logins/:challengeId/recovery', {
     onRequest: refuseWhileHashingIsFull,
+    onError: pauseIfOverloaded,
     preValidation: fastify.checkReportedIp,
     preHandler: fastify.limitPerIp('verify'),
     schema: {

@@ -1,6 +1,7 @@
 import t from 'tap'
 import pg from 'pg'
-import { buildTestApp, enrolledUser, STRONG_PASSWORD } from '../helpers/app.js'
+import { buildTestApp, enrolledUser, STRONG_PASSWORD, TEST_API_KEY } from '../helpers/app.js'
+import { oneConnection } from '../helpers/one-connection.js'
 
 t.test('a flood of wrong passwords gets 503 overloaded with Retry-After at once, not a queue of seconds', async (t) => {
   // One hash slot, a queue of two: the other logins of a burst of 20 are refused.
@@ -51,4 +52,36 @@ t.test('a login refused as overloaded is refused before it costs the database a 
   t.equal(unread.statusCode, 503, 'the refusal comes before the body is even validated')
   t.notOk(firstDone, 'and the first login still held the slot')
   t.equal((await first).statusCode, 401, 'the admitted login is checked normally')
+})
+
+t.test('a connection whose login was refused as overloaded is not read again until a login could be admitted; other connections are', async (t) => {
+  // One slot, no queue, and a hash of about a second to hold the slot with.
+  const ctx = await buildTestApp(t, { env: { HASH_CONCURRENCY: '1', HASH_QUEUE_MAX: '0', HASH_MAX_WAIT_MS: '5000', ARGON2_MEMORY_COST: '65536', ARGON2_TIME_COST: '16' } })
+  await ctx.app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = ctx.app.server.address() as { port: number }
+  const flood = oneConnection(port, { authorization: `Bearer ${TEST_API_KEY}` })
+  const other = oneConnection(port)
+  t.teardown(() => { flood.close(); other.close() })
+
+  let hashDoneAt = 0
+  const held = ctx.app.passwords.hash('holding the only slot').then(() => { hashDoneAt = Date.now() })
+  const refusal = await flood.send('POST', '/v1/logins', { email: 'flood@example.com', password: 'wrong-password-123' })
+  t.equal(refusal.status, 503, refusal.body)
+  t.equal(JSON.parse(refusal.body).code, 'overloaded')
+  t.equal(refusal.headers['retry-after'], '5')
+  t.equal(hashDoneAt, 0, 'refused while the slot was held')
+
+  const next = flood.send('GET', '/health')
+  const meanwhile = await other.send('GET', '/health')
+  t.equal(meanwhile.status, 200)
+  t.ok(hashDoneAt === 0, 'another connection was answered while the slot was still held')
+  const after = await next
+  await held
+  t.equal(after.status, 200, 'the waiting request is answered, not lost')
+  t.equal(after.localPort, refusal.localPort, 'on the refused connection')
+  t.ok(after.at >= hashDoneAt, `answered ${after.at - hashDoneAt} ms after the slot was freed, not before`)
+  t.ok(after.at - refusal.at < 5_000, 'and well within the Retry-After')
+
+  const login = await flood.send('POST', '/v1/logins', { email: 'flood@example.com', password: 'wrong-password-123' })
+  t.equal(login.status, 401, 'with room again, the same connection gets its password checked')
 })

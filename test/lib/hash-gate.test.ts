@@ -89,3 +89,67 @@ t.test('refuseIfFull throws only when a run would be refused at once', async (t)
   waiting.finish()
   await second
 })
+
+t.test('whenRoom waits until the queue is at most half full, then calls each listener once', async (t) => {
+  const gate = createHashGate({ concurrency: 1, queueMax: 4, maxWaitMs: 5_000 })
+  let calls = 0
+  gate.whenRoom(() => { calls++ })
+  t.equal(calls, 1, 'at once while a slot is free')
+
+  const log: string[] = []
+  const jobs = ['a', 'b', 'c', 'd', 'e'].map((name) => job(log, name))
+  const results = jobs.map((j) => gate.run(j.work))
+  t.equal(gate.queued, 4)
+  calls = 0
+  gate.whenRoom(() => { calls++ })
+  t.equal(calls, 0, 'not while the queue is full')
+  const finish = async (name: string) => {
+    jobs.find((_, i) => 'abcde'[i] === name)!.finish()
+    await results['abcde'.indexOf(name)]
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  await finish('a')
+  t.equal(gate.queued, 3)
+  t.equal(calls, 0, 'one free place is not room yet: the next caller would fill it')
+  await finish('b')
+  t.equal(gate.queued, 2)
+  t.equal(calls, 1, 'half the queue free is')
+  await finish('c')
+  t.equal(calls, 1, 'a listener is called once')
+  await finish('d')
+  await finish('e')
+})
+
+t.test('whenRoom with no queue waits for the slot; a waiter giving up also makes room', async (t) => {
+  const noQueue = createHashGate({ concurrency: 1, queueMax: 0, maxWaitMs: 5_000 })
+  const running = job([], 'running')
+  const first = noQueue.run(running.work)
+  let calls = 0
+  noQueue.whenRoom(() => { calls++ })
+  t.equal(calls, 0)
+  running.finish()
+  await first
+  t.equal(calls, 1, 'called when the slot is free')
+
+  const gate = createHashGate({ concurrency: 1, queueMax: 1, maxWaitMs: 50 })
+  const holding = job([], 'holding')
+  const held = gate.run(holding.work)
+  const waiter = gate.run(async () => 'late').catch((err: unknown) => err)
+  let roomCalls = 0
+  gate.whenRoom(() => { roomCalls++ })
+  t.equal(roomCalls, 0, 'slot taken, queue full')
+  t.match(await waiter, { code: 'overloaded' }, 'the waiter gives up after maxWaitMs')
+  t.equal(roomCalls, 1, 'and its place in the queue is room')
+  holding.finish()
+  await held
+})
+
+t.test('retryAfterSeconds is what a refusal carries', async (t) => {
+  const gate = createHashGate({ concurrency: 1, queueMax: 0, maxWaitMs: 2_500 })
+  t.equal(gate.retryAfterSeconds, 3)
+  const running = job([], 'running')
+  const first = gate.run(running.work)
+  t.throws(() => { gate.refuseIfFull() }, { extensions: { retryAfter: 3 } })
+  running.finish()
+  await first
+})

@@ -17,6 +17,10 @@ export interface Passwords {
    * costs the database anything (one password check would be refused at the gate anyway).
    */
   refuseIfFull (): void
+  /** Calls `listener` once a password check would be admitted again (HashGate.whenRoom). */
+  whenRoom (listener: () => void): void
+  /** Seconds a refused caller is told to wait (its Retry-After). */
+  readonly retryAfterSeconds: number
   /** Throws weak_password for a password the contract refuses. */
   assertStrong (password: string, email: string): void
 }
@@ -58,6 +62,8 @@ export function createPasswords (cost: Argon2Cost, gate: HashGate = createHashGa
       await gate.run(async () => await argon2.verify(hash, secret).catch(() => false))
     },
     refuseIfFull: () => { gate.refuseIfFull() },
+    whenRoom: (listener) => { gate.whenRoom(listener) },
+    retryAfterSeconds: gate.retryAfterSeconds,
     assertStrong (password, email) {
       if (password.length < PASSWORD_MIN_LENGTH || password.length > PASSWORD_MAX_LENGTH) {
         throw new ApiError('weak_password', `password must be ${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters`)
