@@ -17,6 +17,8 @@ export interface LoadSpec {
   /** Replace `{random}` in bodies with a fresh value per request (unknown emails for the flood). */
   randomize?: boolean
   timeoutSeconds?: number
+  /** Requests per second across all connections, sent on time (a probe), instead of as fast as answered. */
+  overallRate?: number
 }
 
 export interface LoadResult {
@@ -43,6 +45,7 @@ async function main () {
     connections: spec.connections,
     ...(spec.amount !== undefined ? { amount: spec.amount } : { duration: spec.duration ?? 5 }),
     timeout: spec.timeoutSeconds ?? 10,
+    ...(spec.overallRate !== undefined ? { overallRate: spec.overallRate } : {}),
     requests: [{
       setupRequest: (req) => {
         const item = spec.requests[next++ % spec.requests.length] as LoadRequest
@@ -60,6 +63,8 @@ async function main () {
   })
   // Without a callback autocannon's types give only the promise; the object is its emitter too.
   ;(instance as unknown as { on: (event: 'response', listener: () => void) => void }).on('response', () => { last = process.hrtime.bigint() })
+  // A run by duration can be ended early and still report (the flood ends with what it floods).
+  process.once('SIGUSR2', () => { (instance as unknown as { stop: () => void }).stop() })
   const result = await instance
   const seconds = Number(last - started) / 1e9
   const codes = Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([code, s]) => [code, (s as { count: number }).count]))

@@ -19,6 +19,8 @@ export interface HashGate {
    * one place would meet a full queue again, and all of them would come back at every release.
    */
   whenRoom (listener: () => void): void
+  /** How many more callers would be admitted now, to a slot or to the queue. */
+  readonly places: number
   /** The Retry-After of this gate's refusals. */
   readonly retryAfterSeconds: number
 }
@@ -71,6 +73,7 @@ export function createHashGate ({ concurrency, queueMax, maxWaitMs }: HashGateOp
   return {
     get inFlight () { return inFlight },
     get queued () { return queue.length },
+    get places () { return Math.max(0, concurrency - inFlight) + Math.max(0, queueMax - queue.length) },
     retryAfterSeconds: retryAfterSeconds(maxWaitMs),
     refuseIfFull () {
       if (inFlight >= concurrency && queue.length >= queueMax) throw overloaded(maxWaitMs)

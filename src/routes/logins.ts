@@ -39,6 +39,7 @@ const logins: FastifyPluginAsyncTypebox = async (fastify) => {
   // And the connection it came on is not read again until such a check could be admitted.
   const refusedConnections = createRefusedConnections({
     whenRoom: fastify.passwords.whenRoom,
+    places: () => fastify.passwords.places,
     maxPauseMs: fastify.passwords.retryAfterSeconds * 1000
   })
   const pauseIfOverloaded = async (_request: FastifyRequest, reply: FastifyReply, error: Error) => {

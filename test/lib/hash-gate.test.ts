@@ -100,6 +100,7 @@ t.test('whenRoom waits until the queue is at most half full, then calls each lis
   const jobs = ['a', 'b', 'c', 'd', 'e'].map((name) => job(log, name))
   const results = jobs.map((j) => gate.run(j.work))
   t.equal(gate.queued, 4)
+  t.equal(gate.places, 0, 'no slot, no place in the queue')
   calls = 0
   gate.whenRoom(() => { calls++ })
   t.equal(calls, 0, 'not while the queue is full')
@@ -110,6 +111,7 @@ t.test('whenRoom waits until the queue is at most half full, then calls each lis
   }
   await finish('a')
   t.equal(gate.queued, 3)
+  t.equal(gate.places, 1)
   t.equal(calls, 0, 'one free place is not room yet: the next caller would fill it')
   await finish('b')
   t.equal(gate.queued, 2)
@@ -118,6 +120,7 @@ t.test('whenRoom waits until the queue is at most half full, then calls each lis
   t.equal(calls, 1, 'a listener is called once')
   await finish('d')
   await finish('e')
+  t.equal(gate.places, 5, 'a free slot and an empty queue of four')
 })
 
 t.test('whenRoom with no queue waits for the slot; a waiter giving up also makes room', async (t) => {

@@ -7,8 +7,10 @@ import { oneConnection } from '../helpers/one-connection.js'
 async function server (t: Tap.Test, maxPauseMs: number) {
   let roomListener: (() => void) | undefined
   let roomRequests = 0
+  let places = 1_000
   const refused = createRefusedConnections({
     whenRoom: (listener) => { roomRequests++; roomListener = listener },
+    places: () => places,
     maxPauseMs
   })
   const http: Server = createServer((req, res) => {
@@ -27,6 +29,7 @@ async function server (t: Tap.Test, maxPauseMs: number) {
     refused,
     roomRequests: () => roomRequests,
     closeConnections () { http.closeAllConnections() },
+    setPlaces (n: number) { places = n },
     announceRoom () { const listener = roomListener; roomListener = undefined; listener?.() }
   }
 }
@@ -64,7 +67,7 @@ t.test('a pause never outlasts maxPauseMs, the Retry-After the client was given'
   const refusal = await flood.send('POST', '/refuse')
   const next = await flood.send('GET', '/next')
   t.equal(next.body, '/next', 'answered without any room announced')
-  t.ok(next.at - refusal.at >= 250, `waited ${next.at - refusal.at} ms`)
+  t.ok(next.at - refusal.at >= 140, `waited ${next.at - refusal.at} ms, at least half the pause`)
   t.ok(next.at - refusal.at < 2_000, 'and not much longer than the pause')
   t.equal(s.refused.paused, 0)
 })
@@ -80,6 +83,27 @@ t.test('many connections paused together wait for one room announcement and all 
   const next = Promise.all(clients.map(async (c) => await c.send('GET', '/next')))
   s.announceRoom()
   t.same((await next).map((a) => a.body), Array(5).fill('/next'))
+  t.equal(s.refused.paused, 0)
+})
+
+t.test('room for two reads the two longest paused connections again; the others wait their pause out', async (t) => {
+  const s = await server(t, 1_500)
+  const clients = Array.from({ length: 4 }, () => oneConnection(s.port))
+  t.teardown(() => { for (const c of clients) c.close() })
+  for (const c of clients) {
+    await c.send('POST', '/refuse')
+    await tick(20) // paused one after another, in this order
+  }
+  t.equal(s.refused.paused, 4)
+  const sent = Date.now()
+  const next = clients.map(async (c) => await c.send('GET', '/next'))
+  s.setPlaces(2)
+  s.announceRoom()
+  const [first, second] = await Promise.all(next.slice(0, 2))
+  t.ok(first!.at - sent < 500 && second!.at - sent < 500, 'the two longest paused are answered at once')
+  t.equal(s.refused.paused, 2, 'the other two are still paused')
+  const [third, fourth] = await Promise.all(next.slice(2))
+  t.ok(third!.at - sent >= 500 && fourth!.at - sent >= 500, 'they are answered when their pause ends')
   t.equal(s.refused.paused, 0)
 })
 

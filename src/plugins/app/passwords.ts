@@ -19,6 +19,8 @@ export interface Passwords {
   refuseIfFull (): void
   /** Calls `listener` once a password check would be admitted again (HashGate.whenRoom). */
   whenRoom (listener: () => void): void
+  /** How many more password checks would be admitted now (HashGate.places). */
+  readonly places: number
   /** Seconds a refused caller is told to wait (its Retry-After). */
   readonly retryAfterSeconds: number
   /** Throws weak_password for a password the contract refuses. */
@@ -63,6 +65,7 @@ export function createPasswords (cost: Argon2Cost, gate: HashGate = createHashGa
     },
     refuseIfFull: () => { gate.refuseIfFull() },
     whenRoom: (listener) => { gate.whenRoom(listener) },
+    get places () { return gate.places },
     retryAfterSeconds: gate.retryAfterSeconds,
     assertStrong (password, email) {
       if (password.length < PASSWORD_MIN_LENGTH || password.length > PASSWORD_MAX_LENGTH) {
