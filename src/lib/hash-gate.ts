@@ -1,4 +1,5 @@
 import { ApiError } from './errors.js'
+import { HASH_SHARE_WHEN_OVERLOADED } from './limits.js'
 
 /**
  * Admission control in front of argon2. A hash holds a thread-pool thread and ~19 MiB
@@ -29,6 +30,8 @@ export interface HashGateOptions {
   concurrency: number
   queueMax: number
   maxWaitMs: number
+  /** Share of a slot's time hashing may use while the gate has refused within a Retry-After (1: no rest). */
+  shareWhenOverloaded?: number
 }
 
 interface Waiter { start: () => void, timer: NodeJS.Timeout }
@@ -44,10 +47,23 @@ export function overloaded (maxWaitMs: number): ApiError {
   })
 }
 
-export function createHashGate ({ concurrency, queueMax, maxWaitMs }: HashGateOptions): HashGate {
+export function createHashGate ({ concurrency, queueMax, maxWaitMs, shareWhenOverloaded = HASH_SHARE_WHEN_OVERLOADED }: HashGateOptions): HashGate {
   let inFlight = 0
   const queue: Waiter[] = []
   let roomListeners: Array<() => void> = []
+  const overloadMemoryMs = retryAfterSeconds(maxWaitMs) * 1000
+  let lastRefusalAt = -Infinity
+
+  function refusal (): ApiError {
+    lastRefusalAt = performance.now()
+    return overloaded(maxWaitMs)
+  }
+
+  /** How long a slot rests after a hash of `hashMs`: none unless the gate has refused lately. */
+  function restAfter (hashMs: number): number {
+    if (shareWhenOverloaded >= 1 || performance.now() - lastRefusalAt >= overloadMemoryMs) return 0
+    return hashMs * (1 / shareWhenOverloaded - 1)
+  }
 
   const hasRoom = () => inFlight < concurrency || (queue.length < queueMax && queue.length <= Math.floor(queueMax / 2))
 
@@ -76,7 +92,7 @@ export function createHashGate ({ concurrency, queueMax, maxWaitMs }: HashGateOp
     get places () { return Math.max(0, concurrency - inFlight) + Math.max(0, queueMax - queue.length) },
     retryAfterSeconds: retryAfterSeconds(maxWaitMs),
     refuseIfFull () {
-      if (inFlight >= concurrency && queue.length >= queueMax) throw overloaded(maxWaitMs)
+      if (inFlight >= concurrency && queue.length >= queueMax) throw refusal()
     },
     whenRoom (listener) {
       roomListeners.push(listener)
@@ -86,24 +102,28 @@ export function createHashGate ({ concurrency, queueMax, maxWaitMs }: HashGateOp
       if (inFlight < concurrency) {
         inFlight++
       } else {
-        if (queue.length >= queueMax) throw overloaded(maxWaitMs)
+        if (queue.length >= queueMax) throw refusal()
         await new Promise<void>((resolve, reject) => {
           const waiter: Waiter = {
             start: resolve,
             timer: setTimeout(() => {
               const at = queue.indexOf(waiter)
               if (at >= 0) queue.splice(at, 1)
-              reject(overloaded(maxWaitMs))
+              reject(refusal())
               announceRoom()
             }, maxWaitMs)
           }
           queue.push(waiter)
         })
       }
+      const started = performance.now()
       try {
         return await work()
       } finally {
-        release()
+        // The caller has its answer now; the slot is handed on after the rest, if any.
+        const rest = restAfter(performance.now() - started)
+        if (rest > 0) setTimeout(release, rest).unref()
+        else release()
       }
     }
   }

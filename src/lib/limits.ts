@@ -81,6 +81,12 @@ export const HASH_CONCURRENCY = Math.max(1, availableParallelism() - 1)
 export const HASH_QUEUE_MAX = 64
 /** Longest a login waits for a hash slot: a user would rather retry than stare at a spinner. */
 export const HASH_MAX_WAIT_MS = 2_000
+/**
+ * The share of a hash slot's time hashing may use while logins are being refused: each hash
+ * is then followed by a rest as long as itself. A flood's wrong passwords otherwise kept a
+ * whole core busy, and code checks beside it fell under half their pace (bench, issue 6).
+ */
+export const HASH_SHARE_WHEN_OVERLOADED = 0.5
 
 /** Events returned per page at most. */
 export const EVENTS_PAGE_MAX = 200

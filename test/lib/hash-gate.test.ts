@@ -50,7 +50,7 @@ t.test('a full queue refuses at once with 503 overloaded and Retry-After', async
 })
 
 t.test('a waiter gives up after maxWaitMs, leaves the queue, and the slot still frees', async (t) => {
-  const gate = createHashGate({ concurrency: 1, queueMax: 5, maxWaitMs: 100 })
+  const gate = createHashGate({ concurrency: 1, queueMax: 5, maxWaitMs: 100, shareWhenOverloaded: 1 })
   const log: string[] = []
   const running = job(log, 'running')
   const first = gate.run(running.work)
@@ -74,7 +74,7 @@ t.test('a failing job frees its slot and passes its error through', async (t) =>
 })
 
 t.test('refuseIfFull throws only when a run would be refused at once', async (t) => {
-  const gate = createHashGate({ concurrency: 1, queueMax: 1, maxWaitMs: 3_000 })
+  const gate = createHashGate({ concurrency: 1, queueMax: 1, maxWaitMs: 3_000, shareWhenOverloaded: 1 })
   const log: string[] = []
   t.doesNotThrow(() => { gate.refuseIfFull() }, 'an idle gate admits')
   const running = job(log, 'running')
@@ -155,4 +155,29 @@ t.test('retryAfterSeconds is what a refusal carries', async (t) => {
   t.throws(() => { gate.refuseIfFull() }, { extensions: { retryAfter: 3 } })
   running.finish()
   await first
+})
+
+t.test('while it refuses, each hash is followed by a rest as long as itself; otherwise none', async (t) => {
+  const sleep = async (ms: number) => await new Promise((resolve) => setTimeout(resolve, ms))
+  const gate = createHashGate({ concurrency: 1, queueMax: 1, maxWaitMs: 1_000, shareWhenOverloaded: 0.5 })
+
+  // Not refusing: the slot passes on the moment a hash ends.
+  let endedAt = 0
+  const calm = gate.run(async () => { await sleep(150); endedAt = performance.now() })
+  const nextCalm = await gate.run(async () => performance.now())
+  await calm
+  t.ok(nextCalm - endedAt < 60, `the next started ${Math.round(nextCalm - endedAt)} ms after, no rest`)
+
+  // Refusing: a third caller is turned away, and the slot rests after the running hash.
+  let answeredAt = 0
+  const busy = gate.run(async () => { await sleep(150); return performance.now() }).then((at) => { answeredAt = performance.now(); return at })
+  const waiting = gate.run(async () => performance.now())
+  await t.rejects(gate.run(async () => 0), { code: 'overloaded' }, 'the queue is full')
+  const busyEnded = await busy
+  t.ok(answeredAt - busyEnded < 60, 'the hash\'s own caller is answered at once, not after the rest')
+  t.equal(gate.places, 0, 'during the rest the slot is still taken')
+  const waitingStarted = await waiting
+  const rest = waitingStarted - busyEnded
+  t.ok(rest >= 130, `the waiter started ${Math.round(rest)} ms after the hash ended: a rest as long as the hash`)
+  t.ok(rest < 1_000, 'and no longer than that by much')
 })
