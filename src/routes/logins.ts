@@ -30,10 +30,14 @@ const LoginResult = Type.Union([
   Type.Object({ status: Type.Literal('enrollment_required'), userId: Type.String() })
 ])
 
+const OVERLOAD_NOTE = 'While too many password checks are in progress this answers 503 `overloaded` with `Retry-After` at once, ' +
+  'and the connection it came on is not read again until a check could be admitted, for `Retry-After` seconds at most: ' +
+  'a client that waits `Retry-After` before its next login, or sends other requests on other connections meanwhile, never notices.'
+
 /** Contract section 3 (scope `login`): password first, then one second factor. */
 const logins: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.addHook('onRequest', fastify.requireScope('login'))
-  // While the hash gate is full a password or recovery check is refused before its body is
+  // While the hash gate is full a password check is refused before its body is
   // parsed and validated: in a flood that is most of what each refused request would cost.
   const refuseWhileHashingIsFull = async () => { fastify.passwords.refuseIfFull() }
   // And the connection it came on is not read again until such a check could be admitted.
@@ -55,6 +59,7 @@ const logins: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: {
       tags: ['login'],
       summary: 'Check the password and start the second step',
+      description: OVERLOAD_NOTE,
       body: Type.Object({
         email: Email,
         password: Password,
@@ -127,7 +132,9 @@ const logins: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request) => await fastify.logins.verify(request.params.challengeId, request.body, requestContext(request, request.body.context)))
 
   fastify.post('/v1/logins/:challengeId/recovery', {
-    onRequest: refuseWhileHashingIsFull,
+    // No early refusal: a recovery code is an HMAC, not an argon2 hash, so recovery works
+    // through a password flood. Only a code stored by an older version is argon2, and its
+    // check may still be refused by the gate, hence the pause.
     onError: pauseIfOverloaded,
     preValidation: fastify.checkReportedIp,
     preHandler: fastify.limitPerIp('verify'),

@@ -85,3 +85,19 @@ t.test('a connection whose login was refused as overloaded is not read again unt
   const login = await flood.send('POST', '/v1/logins', { email: 'flood@example.com', password: 'wrong-password-123' })
   t.equal(login.status, 401, 'with room again, the same connection gets its password checked')
 })
+
+t.test('a recovery code works while password checks are refused: it is no argon2 hash', async (t) => {
+  const ctx = await buildTestApp(t, { env: { HASH_CONCURRENCY: '1', HASH_QUEUE_MAX: '0', HASH_MAX_WAIT_MS: '5000', ARGON2_MEMORY_COST: '65536', ARGON2_TIME_COST: '16' } })
+  const user = await enrolledUser(ctx, 2)
+  const login = await ctx.request('POST', '/v1/logins', { email: user.email, password: STRONG_PASSWORD })
+  t.equal(login.statusCode, 200, login.body)
+  let held = true
+  const holding = ctx.app.passwords.hash('holding the only slot').then(() => { held = false })
+  const refused = await ctx.request('POST', '/v1/logins', { email: user.email, password: STRONG_PASSWORD })
+  t.equal(refused.statusCode, 503, 'password checks are being refused')
+  const recovered = await ctx.request('POST', `/v1/logins/${login.json().challengeId as string}/recovery`, { recoveryCode: user.recoveryCode })
+  t.equal(recovered.statusCode, 200, recovered.body)
+  t.same(recovered.json().amr, ['pwd', 'recovery'])
+  t.ok(held, 'answered while the slot was still held')
+  await holding
+})
