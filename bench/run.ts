@@ -273,6 +273,10 @@ async function main () {
     const loginUsers = await pool(20, 4, async () => await enrolledUser(service.url))
     const auth = { authorization: `Bearer ${API_KEY}` }
     const slice = <T>(list: T[], level: number) => list.slice(LEVELS.indexOf(level) * PER_LEVEL, (LEVELS.indexOf(level) + 1) * PER_LEVEL)
+    // Right codes come in sets of VERIFY_PER_LEVEL: one per level, then one just before and one during the flood.
+    const verifySet = (n: number) => verifyChallenges.slice(n * VERIFY_PER_LEVEL, (n + 1) * VERIFY_PER_LEVEL)
+    const rightCodeRequests = (codes: typeof verifyChallenges): LoadRequest[] =>
+      codes.map((c) => ({ method: 'POST', path: `/v1/logins/${c.challengeId}/verify`, body: { code: c.code }, headers: auth }))
 
     // --- baselines ---
     log('baseline: argon2 ceiling')
@@ -323,10 +327,9 @@ async function main () {
       bareResults[connections] = await bareRoute('prisma', connections)
       barePoolResults[connections] = await bareRoute('pool', connections)
       log(`verify @${connections}`)
-      const rightCodes = verifyChallenges.slice(LEVELS.indexOf(connections) * VERIFY_PER_LEVEL, (LEVELS.indexOf(connections) + 1) * VERIFY_PER_LEVEL)
+      const rightCodes = verifySet(LEVELS.indexOf(connections))
       scenarios.verify![connections] = await measure(service, {
-        url: service.url, connections, amount: rightCodes.length,
-        requests: rightCodes.map((c) => ({ method: 'POST', path: `/v1/logins/${c.challengeId}/verify`, body: { code: c.code }, headers: auth }))
+        url: service.url, connections, amount: rightCodes.length, requests: rightCodeRequests(rightCodes)
       })
       const recoveries = slice(recoveryChallenges, connections)
       const recoveryCodes = slice(recoveryUsers, connections)
@@ -350,14 +353,10 @@ async function main () {
     // verify's pace without the flood is measured again right before it, the same way, so that
     // the comparison is not minutes apart on a machine whose speed drifts (verify@10 varied
     // 720-1230 req/s between runs of one hour).
-    const verifyRun = (codes: typeof verifyChallenges) => load({
-      url: service.url, connections: 10, amount: codes.length,
-      requests: codes.map((c) => ({ method: 'POST', path: `/v1/logins/${c.challengeId}/verify`, body: { code: c.code }, headers: auth }))
-    })
-    const setOf = (n: number) => verifyChallenges.slice(n * VERIFY_PER_LEVEL, (n + 1) * VERIFY_PER_LEVEL)
+    const verifyRun = async (codes: typeof verifyChallenges) => await load({ url: service.url, connections: 10, amount: codes.length, requests: rightCodeRequests(codes) })
     log('verify @10 just before the flood')
-    const verifyBeforeFlood = await verifyRun(setOf(LEVELS.length))
-    const floodCodes = setOf(LEVELS.length + 1)
+    const verifyBeforeFlood = await verifyRun(verifySet(LEVELS.length))
+    const floodCodes = verifySet(LEVELS.length + 1)
     const cpu0 = cpuSeconds(service.pid)
     // The flood lasts until verify (as many right codes as at each level) and /health have
     // been measured in it, then is stopped: no part of either is measured without it.

@@ -41,7 +41,7 @@ export function retryAfterSeconds (maxWaitMs: number): number {
   return Math.max(1, Math.ceil(maxWaitMs / 1000))
 }
 
-export function overloaded (maxWaitMs: number): ApiError {
+function overloaded (maxWaitMs: number): ApiError {
   return new ApiError('overloaded', 'too many password checks are in progress; try again shortly', {
     retryAfter: retryAfterSeconds(maxWaitMs)
   })
