@@ -2,18 +2,22 @@
 // in this process as `npm start` runs it (info logs to a file descriptor, every hook and limit on),
 // bench/load.ts drives right codes at it over HTTP from its own process, and the V8 profiler
 // samples this process meanwhile. Prints self time by package or source file, and the top functions.
+// BENCH_SCENARIO=login profiles password logins instead (each hands an SMS to the fake Twilio),
+// with the tests' cheap argon2 so that what shows is everything a login costs besides its hash.
 import { spawn } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { Session } from 'node:inspector/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pino from 'pino'
-import { buildTestApp, enrolledUser, startLogin, TEST_API_KEY, type TestApp } from '../test/helpers/app.js'
+import { buildTestApp, enrolledUser, startLogin, STRONG_PASSWORD, TEST_API_KEY, type TestApp } from '../test/helpers/app.js'
+import { OUT_OF_REACH_LIMITS } from './out-of-reach-limits.js'
 import type { LoadResult, LoadSpec } from './load.js'
 
 const CHALLENGES = Number(process.argv[2] ?? 2000)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
+const SCENARIO = process.env.BENCH_SCENARIO === 'login' ? 'login' : 'verify'
 
 interface ProfileNode { id: number, callFrame: { functionName: string, url: string, lineNumber: number }, children?: number[] }
 
@@ -45,22 +49,24 @@ async function main (): Promise<void> {
   const host = { teardown: (fn: () => unknown) => { teardowns.unshift(fn) } }
   const logFile = join(mkdtempSync(join(tmpdir(), 'spa-profile-log-')), 'service.log')
   const ctx: TestApp = await buildTestApp(host, {
-    env: { LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info', RESEND_COOLDOWN_SECONDS: '0', DEFAULT_SMS_DAILY_LIMIT: '100000000' },
+    env: { LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info', RESEND_COOLDOWN_SECONDS: '0', ...OUT_OF_REACH_LIMITS },
     logStream: pino.destination({ dest: logFile, sync: process.env.BENCH_LOG_SYNC !== '0' })
   })
   const address = await ctx.app.listen({ port: 0, host: '127.0.0.1' })
 
   process.stderr.write(`seeding ${CHALLENGES} challenges\n`)
-  const challenges: Array<{ challengeId: string, code: string }> = []
+  const challenges: Array<{ challengeId: string, code: string, email: string }> = []
   for (let i = 0; i < CHALLENGES; i++) {
     const user = await enrolledUser(ctx, i)
     const login = await startLogin(ctx, user)
-    challenges.push({ challengeId: login.challengeId, code: ctx.twilio.lastCodeFor(user.number) as string })
+    challenges.push({ challengeId: login.challengeId, code: ctx.twilio.lastCodeFor(user.number) as string, email: user.email })
   }
   const auth = { authorization: `Bearer ${TEST_API_KEY}` }
   const spec = (list: typeof challenges): LoadSpec => ({
     url: address, connections: CONNECTIONS, amount: list.length,
-    requests: list.map((c) => ({ method: 'POST', path: `/v1/logins/${c.challengeId}/verify`, body: { code: c.code }, headers: auth }))
+    requests: list.map((c) => SCENARIO === 'login'
+      ? { method: 'POST', path: '/v1/logins', body: { email: c.email, password: STRONG_PASSWORD }, headers: auth }
+      : { method: 'POST', path: `/v1/logins/${c.challengeId}/verify`, body: { code: c.code }, headers: auth })
   })
   // A fifth warms the JIT and the pool up, unprofiled.
   const warm = Math.floor(CHALLENGES / 5)
@@ -101,7 +107,7 @@ async function main (): Promise<void> {
   }
   const cpu = { user: cpuMicros, system: 0 }
   if (process.env.BENCH_PROFILE === '0') {
-    process.stdout.write(`${result.requests} right codes at ${CONNECTIONS} connections: ${result.rps} req/s, p99 ${result.p99} ms, status ${JSON.stringify(result.statusCodes)}; process CPU ${((cpu.user + cpu.system) / 1000 / result.requests).toFixed(3)} ms per request\n`)
+    process.stdout.write(`${result.requests} ${SCENARIO === 'login' ? 'logins' : 'right codes'} at ${CONNECTIONS} connections: ${result.rps} req/s, p99 ${result.p99} ms, status ${JSON.stringify(result.statusCodes)}; process CPU ${((cpu.user + cpu.system) / 1000 / result.requests).toFixed(3)} ms per request\n`)
     for (const fn of teardowns) await fn()
     return
   }
@@ -142,7 +148,7 @@ async function main (): Promise<void> {
   const cpuMs = (cpu.user + cpu.system) / 1000
   const top = (map: Map<string, number>, n: number) => [...map].sort((a, b) => b[1] - a[1]).slice(0, n)
     .map(([name, count]) => `  ${(100 * count / total).toFixed(1).padStart(5)}%  ${name}`).join('\n')
-  process.stdout.write(`${result.requests} right codes at ${CONNECTIONS} connections: ${result.rps} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms, ` +
+  process.stdout.write(`${result.requests} ${SCENARIO === 'login' ? 'logins' : 'right codes'} at ${CONNECTIONS} connections: ${result.rps} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms, ` +
     `status ${JSON.stringify(result.statusCodes)}\nprocess CPU ${(cpuMs / result.requests).toFixed(3)} ms per request\n` +
     `\nbusy samples by place:\n${top(byPlace, 25)}\n\ntop functions:\n${top(byFunction, 30)}\n\nthe service's functions, inclusive:\n${top(ownCode, 25)}\n`)
   for (const fn of teardowns) await fn()
