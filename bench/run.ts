@@ -101,15 +101,17 @@ async function load (spec: LoadSpec, onSpawn?: (child: ChildProcess) => void): P
 
 interface Service { url: string, pid: number, child: ChildProcess, readyMs: number }
 
+// BENCH_SERVICE_LOG=<file>: the measured instances' log (stdout) appended there, e.g. to see
+// what an unexpected answer was; by default it goes nowhere, as writing it costs the run.
+const SERVICE_LOG = env.BENCH_SERVICE_LOG === undefined ? 'ignore' : openSync(env.BENCH_SERVICE_LOG, 'a')
+
 async function startService (serviceEnv: Record<string, string>): Promise<Service> {
   const port = await freePort()
   const started = process.hrtime.bigint()
   const child = spawn(process.execPath, [...START_FLAGS, ...SERVICE_FLAGS, ...(serviceEnv.LOG_LEVEL === 'warn' ? [] : PROFILE), 'dist/server.js'], {
     cwd: ROOT,
     env: { ...env, ...MALLOC_ENV, ...serviceEnv, PORT: String(port), HOST: '127.0.0.1' },
-    // BENCH_SERVICE_LOG=<file>: the measured instance's log (stdout) appended there, e.g. to see
-    // what an unexpected answer was; by default it goes nowhere, as writing it costs the run.
-    stdio: ['ignore', env.BENCH_SERVICE_LOG === undefined || serviceEnv.LOG_LEVEL === 'warn' ? 'ignore' : openSync(env.BENCH_SERVICE_LOG, 'a'), 'inherit']
+    stdio: ['ignore', serviceEnv.LOG_LEVEL === 'warn' ? 'ignore' : SERVICE_LOG, 'inherit']
   })
   children.add(child)
   const url = `http://127.0.0.1:${port}`
@@ -179,17 +181,18 @@ async function copyChallenges (url: string, secrets: Secrets, templates: Array<{
   try {
     for (let i = 0; i < made.length; i += 5000) {
       const batch = made.slice(i, i + 5000)
-      const params = [batch.map((c) => c.templateId), batch.map((c) => c.challengeId), batch.map((c) => secrets.codeHash(c.challengeId, c.code)), batch.map(() => randomUUID())]
+      const templateIds = batch.map((c) => c.templateId)
+      const ids = batch.map((c) => c.challengeId)
       await client.query(`
         INSERT INTO otp_challenges
         SELECT (jsonb_populate_record(t, jsonb_build_object('id', n.id, 'code_hash', n.code_hash))).*
           FROM unnest($1::text[], $2::text[], $3::text[]) AS n(template_id, id, code_hash)
-          JOIN otp_challenges AS t ON t.id = n.template_id`, params.slice(0, 3))
+          JOIN otp_challenges AS t ON t.id = n.template_id`, [templateIds, ids, batch.map((c) => secrets.codeHash(c.challengeId, c.code))])
       const delivered = await client.query(`
         INSERT INTO deliveries
         SELECT (jsonb_populate_record(d, jsonb_build_object('id', n.delivery_id, 'challenge_id', n.id, 'provider_id', NULL))).*
           FROM unnest($1::text[], $2::text[], $3::text[]) AS n(template_id, id, delivery_id)
-          JOIN deliveries AS d ON d.challenge_id = n.template_id AND d.kind = 'code'`, [params[0], params[1], params[3]])
+          JOIN deliveries AS d ON d.challenge_id = n.template_id AND d.kind = 'code'`, [templateIds, ids, batch.map(() => randomUUID())])
       if (delivered.rowCount !== batch.length) throw new Error(`copied ${delivered.rowCount ?? 0} code deliveries for ${batch.length} logins`)
     }
   } finally {
